@@ -1,0 +1,114 @@
+import { execa } from "execa";
+import { CommandError } from "../errors.js";
+import {
+  type Command,
+  formatCommand,
+  formatTarget,
+  type Target,
+  wrapForTarget,
+} from "./command.js";
+
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+/** The one boundary for every external command. */
+export interface Runner {
+  readonly target: Target;
+  /** Runs the command; throws CommandError on a non-zero exit. */
+  run(command: Command): Promise<RunResult>;
+  /** Runs the command; a non-zero exit is returned, not thrown (for probes like `iptables -C`). */
+  probe(command: Command): Promise<RunResult>;
+}
+
+/** The only place that imports execa. */
+export class ExecRunner implements Runner {
+  constructor(
+    readonly target: Target,
+    private readonly timeoutMs = 60_000,
+  ) {}
+
+  async run(command: Command): Promise<RunResult> {
+    const result = await this.probe(command);
+    if (result.exitCode !== 0) {
+      throw new CommandError(this.describe(command), result.exitCode, result.stderr);
+    }
+    return result;
+  }
+
+  async probe(command: Command): Promise<RunResult> {
+    const { file, args } = wrapForTarget(this.target, command);
+    try {
+      const r = await execa(file, args, {
+        reject: false,
+        env: { LC_ALL: "C" },
+        timeout: this.timeoutMs,
+        stripFinalNewline: false,
+        ...(command.input === undefined ? { stdin: "ignore" } : { input: command.input }),
+      });
+      if (r.failed && r.exitCode === undefined) {
+        // Not started (ENOENT) or killed by the timeout: no exit code to return.
+        throw new CommandError(this.describe(command), undefined, r.shortMessage ?? "");
+      }
+      return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode ?? 1 };
+    } catch (err) {
+      if (err instanceof CommandError) throw err;
+      throw new CommandError(this.describe(command), undefined, String(err));
+    }
+  }
+
+  private describe(command: Command): string {
+    const where = this.target.kind === "local" ? "" : ` on ${formatTarget(this.target)}`;
+    return `${formatCommand(command)}${where}`;
+  }
+}
+
+/** --dry-run: reads run for real, mutating commands are printed instead of run. */
+export class DryRunRunner implements Runner {
+  constructor(
+    private readonly inner: Runner,
+    private readonly print: (line: string) => void,
+  ) {}
+
+  get target(): Target {
+    return this.inner.target;
+  }
+
+  run(command: Command): Promise<RunResult> {
+    if (!command.mutates) return this.inner.run(command);
+    this.print(this.line(command));
+    return Promise.resolve({ stdout: "", stderr: "", exitCode: 0 });
+  }
+
+  probe(command: Command): Promise<RunResult> {
+    return command.mutates ? this.run(command) : this.inner.probe(command);
+  }
+
+  private line(command: Command): string {
+    const prefix = this.target.kind === "local" ? "" : `[${formatTarget(this.target)}] `;
+    const stdin = command.input === undefined ? "" : ` <<'EOF'\n${command.input.trimEnd()}\nEOF`;
+    return `${prefix}${formatCommand(command)}${stdin}`;
+  }
+}
+
+/** For unit tests of planners: records commands and answers from a script. */
+export class RecordingRunner implements Runner {
+  readonly commands: Command[] = [];
+  constructor(
+    readonly target: Target = { kind: "local" },
+    private readonly answer: (command: Command) => Partial<RunResult> = () => ({}),
+  ) {}
+
+  async run(command: Command): Promise<RunResult> {
+    const r = await this.probe(command);
+    if (r.exitCode !== 0) throw new CommandError(formatCommand(command), r.exitCode, r.stderr);
+    return r;
+  }
+
+  probe(command: Command): Promise<RunResult> {
+    this.commands.push(command);
+    return Promise.resolve({ stdout: "", stderr: "", exitCode: 0, ...this.answer(command) });
+  }
+}
