@@ -112,3 +112,37 @@ export class RecordingRunner implements Runner {
     return Promise.resolve({ stdout: "", stderr: "", exitCode: 0, ...this.answer(command) });
   }
 }
+
+/** A long-running command whose stdout is read line by line (e.g. `virsh event --loop`). */
+export interface LineStream {
+  /** Resolves with the exit code (or undefined if killed) when the process ends. */
+  done: Promise<number | undefined>;
+  stop(): void;
+}
+
+export function streamLines(
+  target: Target,
+  command: Command,
+  onLine: (line: string) => void,
+): LineStream {
+  const { file, args } = wrapForTarget(target, command);
+  const child = execa(file, args, {
+    reject: false,
+    env: { LC_ALL: "C" },
+    stdin: "ignore",
+    buffer: false,
+  });
+  let rest = "";
+  child.stdout?.setEncoding("utf8");
+  child.stdout?.on("data", (chunk: string) => {
+    const lines = (rest + chunk).split("\n");
+    rest = lines.pop() ?? "";
+    for (const line of lines) onLine(line);
+  });
+  return {
+    done: child.then((r) => r.exitCode),
+    stop: () => {
+      child.kill("SIGTERM");
+    },
+  };
+}

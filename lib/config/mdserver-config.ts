@@ -1,0 +1,109 @@
+import { isIP } from "node:net";
+import { parse as parseIni } from "ini";
+import { ConfigError } from "../errors.js";
+import {
+  BadValue,
+  bool,
+  int,
+  list,
+  oneOf,
+  optionalStr,
+  parseSection,
+  type SectionValues,
+  str,
+} from "./ini-schema.js";
+
+/**
+ * The [mdserver] section: every key, its type and default, in one place.
+ * port, password, hostname-prefix and md-base are the original mdserver's keys;
+ * listen_address and userdata_dir are accepted spellings from its later fork.
+ */
+export const MDSERVER_KEYS = {
+  listen: {
+    ...list(["169.254.169.254"], (a) => (isIP(a) ? undefined : `"${a}" is not an IP address`)),
+    aliases: ["listen_address"],
+  },
+  port: int(80, 1, 65535),
+  password: optionalStr(),
+  "hostname-prefix": str(""),
+  domain: str(""),
+  "md-base": str("/etc/mdserver"),
+  "userdata-dir": { ...optionalStr(), aliases: ["userdata_dir"] },
+  "ssh-pwauth": bool(true),
+  "generate-user-data": bool(true),
+  imdsv2: oneOf("optional", ["optional", "required"] as const),
+  libvirt: bool(true),
+  "libvirt-uri": optionalStr(),
+  "instances-file": optionalStr(),
+  "reconcile-seconds": int(60, 1, 86400),
+  region: str("local-1"),
+  "availability-zone": str("local-1a"),
+  "instance-type": str("libvirt.vm"),
+  "account-id": {
+    ...str("000000000000"),
+    parse: (t: string) => {
+      if (!/^\d{12}$/.test(t)) throw new BadValue(`"${t}" is not 12 digits`);
+      return t;
+    },
+  },
+  "network-interfaces": bool(false),
+  "log-requests": bool(true),
+};
+
+export type MdserverSection = SectionValues<typeof MDSERVER_KEYS>;
+
+export interface MdserverConfig {
+  file: string;
+  server: MdserverSection;
+  /** [public-keys] NAME = KEY: given to every instance, after its own keys. */
+  publicKeys: { name: string; key: string }[];
+  userdataDir: string;
+}
+
+const KEY_TYPES =
+  /^(ssh-(rsa|dss|ed25519)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com) [A-Za-z0-9+/=]+( .*)?$/;
+
+export function isSshPublicKey(text: string): boolean {
+  return KEY_TYPES.test(text.trim());
+}
+
+/** Parses the INI text of mdserver.conf; throws ConfigError naming file, section and key. */
+export function parseMdserverConfig(file: string, text: string): MdserverConfig {
+  let raw: Record<string, unknown>;
+  try {
+    raw = parseIni(text);
+  } catch (err) {
+    throw new ConfigError(`${file}: not valid INI: ${String(err)}`);
+  }
+  const known = new Set(["mdserver", "public-keys"]);
+  for (const [name, value] of Object.entries(raw)) {
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      throw new ConfigError(
+        `${file}: ${name}: every key must be inside [mdserver] or [public-keys]`,
+      );
+    }
+    if (!known.has(name)) {
+      throw new ConfigError(`${file}: [${name}]: unknown section (known: mdserver, public-keys)`);
+    }
+  }
+  const server = parseSection(file, "mdserver", sectionOf(raw, "mdserver"), MDSERVER_KEYS);
+  const publicKeys: MdserverConfig["publicKeys"] = [];
+  for (const [name, value] of Object.entries(sectionOf(raw, "public-keys"))) {
+    const key = typeof value === "string" ? value.trim() : "";
+    if (!/^[A-Za-z0-9_.@-]+$/.test(name)) {
+      throw new ConfigError(`${file}: [public-keys] ${name}: name may use letters, digits, _.@-`);
+    }
+    if (!isSshPublicKey(key)) {
+      throw new ConfigError(
+        `${file}: [public-keys] ${name}: not an OpenSSH public key (expected "ssh-ed25519 AAAA... comment")`,
+      );
+    }
+    publicKeys.push({ name, key });
+  }
+  const userdataDir = server["userdata-dir"] ?? `${server["md-base"].replace(/\/+$/, "")}/userdata`;
+  return { file, server, publicKeys, userdataDir };
+}
+
+function sectionOf(raw: Record<string, unknown>, name: string): Record<string, unknown> {
+  return (raw[name] as Record<string, unknown> | undefined) ?? {};
+}

@@ -1,0 +1,137 @@
+import { errorMessage } from "../errors.js";
+import { cmd } from "../exec/command.js";
+import type { LineStream, Runner } from "../exec/runner.js";
+import type { Logger } from "../log.js";
+import type { Instance } from "./instance.js";
+import type { Inventory } from "./inventory.js";
+import { instanceFromDomainXml } from "./metadata-xml.js";
+
+export interface LibvirtSourceDeps {
+  runner: Runner;
+  /** Starts `virsh event --all --loop` (or a stand-in) and feeds its lines. */
+  streamEvents: (args: string[], onLine: (line: string) => void) => LineStream;
+  inventory: Inventory;
+  log: Logger;
+  uri: string | undefined;
+  reconcileMs: number;
+}
+
+const BATCH = 100;
+const RESTART_MS = 1000;
+
+/** `event 'lifecycle' for domain 'web1': Undefined Removed` (with --timestamp: prefixed by a date). */
+export function parseEventLine(
+  line: string,
+): { domain: string; kind: string; detail: string } | undefined {
+  const m = /event '([^']+)' for domain '(.*)': ?(.*)$/.exec(line);
+  if (!m) return undefined;
+  return { kind: m[1] as string, domain: m[2] as string, detail: m[3] as string };
+}
+
+/**
+ * Keeps the inventory equal to libvirt's domains: a full load at start, then libvirt's event
+ * stream (a define, change or undefine lands within milliseconds), plus a periodic reconcile
+ * that repairs anything an event stream restart missed. Requests never wait on virsh.
+ */
+export class LibvirtSource {
+  private events: LineStream | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private pending = Promise.resolve();
+
+  constructor(private readonly deps: LibvirtSourceDeps) {}
+
+  private virsh(args: string[]) {
+    const uri = this.deps.uri ? ["-c", this.deps.uri] : [];
+    return cmd("virsh", [...uri, "-q", ...args]);
+  }
+
+  async start(): Promise<void> {
+    this.followEvents();
+    // libvirtd down at start is not fatal: the periodic reconcile and the event restart catch up.
+    await this.queue(() => this.reconcile());
+    this.timer = setInterval(() => this.queue(() => this.reconcile()), this.deps.reconcileMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.events?.stop();
+  }
+
+  /** Serialises updates so a slow reconcile cannot overwrite a newer event's result. */
+  private queue(job: () => Promise<void>): Promise<void> {
+    this.pending = this.pending.then(job).catch((err) => {
+      this.deps.log.log("warn", "libvirt inventory update failed", { error: errorMessage(err) });
+    });
+    return this.pending;
+  }
+
+  async reconcile(): Promise<void> {
+    const { stdout } = await this.deps.runner.run(this.virsh(["list", "--all", "--uuid"]));
+    const uuids = stdout
+      .split("\n")
+      .map((s) => s.trim())
+      .filter(Boolean);
+    const instances: Instance[] = [];
+    for (let i = 0; i < uuids.length; i += BATCH) {
+      instances.push(...(await this.load(uuids.slice(i, i + BATCH))));
+    }
+    this.deps.inventory.replaceAll("libvirt", instances);
+  }
+
+  /** One virsh process for a batch of domains (`dumpxml A; dumpxml B`); one by one on error. */
+  private async load(ids: string[]): Promise<Instance[]> {
+    const batch = await this.deps.runner.probe(
+      this.virsh([ids.map((id) => `dumpxml ${id}`).join("; ")]),
+    );
+    if (batch.exitCode === 0) return parseDomains(batch.stdout);
+    const out: Instance[] = [];
+    for (const id of ids) {
+      const one = await this.deps.runner.probe(this.virsh(["dumpxml", id]));
+      if (one.exitCode === 0) out.push(...parseDomains(one.stdout));
+    }
+    return out;
+  }
+
+  private async refresh(name: string): Promise<void> {
+    const r = await this.deps.runner.probe(this.virsh(["dumpxml", "--", name]));
+    const inst = r.exitCode === 0 ? parseDomains(r.stdout)[0] : undefined;
+    if (inst) this.deps.inventory.upsert(inst);
+    else this.deps.inventory.remove("libvirt", name);
+  }
+
+  private followEvents(): void {
+    if (this.stopped) return;
+    const uri = this.deps.uri ? ["-c", this.deps.uri] : [];
+    this.events = this.deps.streamEvents([...uri, "event", "--all", "--loop"], (line) => {
+      const ev = parseEventLine(line);
+      if (!ev) return;
+      if (ev.kind === "lifecycle" && ev.detail.startsWith("Undefined")) {
+        this.queue(async () => {
+          this.deps.inventory.remove("libvirt", ev.domain);
+        });
+      } else {
+        this.queue(() => this.refresh(ev.domain));
+      }
+    });
+    this.events.done.then((code) => {
+      if (this.stopped) return;
+      // libvirtd restarted or the stream died: follow again, and catch up on what was missed.
+      this.deps.log.log("warn", "libvirt event stream ended; restarting", { exitCode: code });
+      setTimeout(() => {
+        this.followEvents();
+        this.queue(() => this.reconcile());
+      }, RESTART_MS).unref();
+    });
+  }
+}
+
+function parseDomains(stdout: string): Instance[] {
+  return stdout
+    .split(/(?<=<\/domain>)/)
+    .map((doc) => doc.trim())
+    .filter((doc) => doc.startsWith("<domain"))
+    .flatMap((doc) => instanceFromDomainXml(doc) ?? []);
+}

@@ -1,0 +1,154 @@
+import { isIP } from "node:net";
+import { XMLParser } from "fast-xml-parser";
+import { normalizeMac } from "../net-address.js";
+import { type Instance, instanceIdFromUuid, type SshKey } from "./instance.js";
+
+/**
+ * The project's element inside a libvirt domain's <metadata>. vmctl writes it, mdserver reads it.
+ *
+ *   <vmctl:instance xmlns:vmctl="urn:vmctl:instance:1">
+ *     <vmctl:hostname>web1</vmctl:hostname>        optional, default: the domain name
+ *     <vmctl:network>net1</vmctl:network>          optional
+ *     <vmctl:ip>10.10.10.11</vmctl:ip>             one or more; identifies the VM's requests
+ *     <vmctl:ssh-key name="alice">ssh-ed25519 AAAA...</vmctl:ssh-key>   zero or more
+ *     <vmctl:password-hash>$6$...</vmctl:password-hash>                 optional
+ *     <vmctl:ssh-pwauth>yes|no</vmctl:ssh-pwauth>                       optional
+ *     <vmctl:user-data encoding="base64">...</vmctl:user-data>          optional, served verbatim
+ *     <vmctl:image>debian-12</vmctl:image>  <vmctl:instance-type>..</vmctl:instance-type>
+ *     <vmctl:created>2026-01-01T00:00:00Z</vmctl:created>
+ *   </vmctl:instance>
+ */
+export const METADATA_NS = "urn:vmctl:instance:1";
+export const METADATA_PREFIX = "vmctl";
+
+const parser = new XMLParser({
+  ignoreAttributes: false,
+  attributeNamePrefix: "@",
+  removeNSPrefix: false,
+  parseTagValue: false,
+  parseAttributeValue: false,
+  trimValues: true,
+  isArray: (name) => ["interface", "ip", "ssh-key"].includes(name.split(":").pop() ?? name),
+});
+
+type Node = Record<string, unknown>;
+
+/** Reads one `virsh dumpxml` document; undefined if it is not a domain. */
+export function instanceFromDomainXml(xml: string): Instance | undefined {
+  const doc = parser.parse(xml) as Node;
+  const domain = doc.domain as Node | undefined;
+  if (!domain) return undefined;
+  const name = text(domain.name);
+  const uuid = text(domain.uuid)?.toLowerCase();
+  if (!name || !uuid) return undefined;
+  const macs: string[] = [];
+  const devices = domain.devices as Node | undefined;
+  for (const nic of (devices?.interface as Node[] | undefined) ?? []) {
+    const mac = normalizeMac(String((nic.mac as Node | undefined)?.["@address"] ?? ""));
+    if (mac) macs.push(mac);
+  }
+  const md = ourElement(domain.metadata as Node | undefined);
+  const field = (key: string) => (md ? text(md[`${md.prefix}${key}`]) : undefined);
+  const list = (key: string) => (md ? ((md[`${md.prefix}${key}`] as unknown[]) ?? []) : []);
+  const userData = md?.[`${md.prefix}user-data`];
+  return {
+    name,
+    uuid,
+    instanceId: instanceIdFromUuid(uuid),
+    hostname: field("hostname"),
+    network: field("network"),
+    addresses: list("ip")
+      .map(text)
+      .filter((a): a is string => !!a && isIP(a) !== 0),
+    macs,
+    sshKeys: list("ssh-key").flatMap((k): SshKey[] => {
+      const key = text(k);
+      return key ? [{ name: attr(k, "name") ?? "default", key }] : [];
+    }),
+    passwordHash: field("password-hash"),
+    sshPwauth: yesNo(field("ssh-pwauth")),
+    userData: userData === undefined ? undefined : decodeUserData(userData),
+    image: field("image"),
+    instanceType: field("instance-type"),
+    created: field("created"),
+    source: "libvirt",
+  };
+}
+
+/** Finds our element whatever prefix the writer chose: the namespace URI decides. */
+function ourElement(metadata: Node | undefined): (Node & { prefix: string }) | undefined {
+  if (!metadata || typeof metadata !== "object") return undefined;
+  for (const [tag, value] of Object.entries(metadata)) {
+    if (typeof value !== "object" || value === null) continue;
+    const node = value as Node;
+    const [prefix, local] = tag.includes(":") ? tag.split(":") : ["", tag];
+    const nsAttr = prefix ? `@xmlns:${prefix}` : "@xmlns";
+    if (local === "instance" && node[nsAttr] === METADATA_NS) {
+      return { ...node, prefix: prefix ? `${prefix}:` : "" };
+    }
+  }
+  return undefined;
+}
+
+function text(value: unknown): string | undefined {
+  if (typeof value === "string") return value === "" ? undefined : value;
+  if (typeof value === "object" && value !== null) return text((value as Node)["#text"]);
+  return undefined;
+}
+
+function attr(value: unknown, name: string): string | undefined {
+  return typeof value === "object" && value !== null
+    ? ((value as Node)[`@${name}`] as string | undefined)
+    : undefined;
+}
+
+function yesNo(value: string | undefined): boolean | undefined {
+  if (value === undefined) return undefined;
+  return ["yes", "true", "1"].includes(value.toLowerCase());
+}
+
+function decodeUserData(node: unknown): string {
+  const body = text(node) ?? "";
+  return attr(node, "encoding") === "base64" ? Buffer.from(body, "base64").toString("utf8") : body;
+}
+
+const escapeXml = (s: string) =>
+  s
+    .replaceAll("&", "&amp;")
+    .replaceAll("<", "&lt;")
+    .replaceAll(">", "&gt;")
+    .replaceAll('"', "&quot;");
+
+export interface MetadataFields {
+  hostname?: string;
+  network?: string;
+  addresses: string[];
+  sshKeys: SshKey[];
+  passwordHash?: string;
+  sshPwauth?: boolean;
+  userData?: string;
+  image?: string;
+  instanceType?: string;
+  created?: string;
+}
+
+/** Renders our <metadata> element (the inverse of instanceFromDomainXml's reading). */
+export function renderMetadataElement(f: MetadataFields): string {
+  const p = METADATA_PREFIX;
+  const el = (tag: string, value: string, attrs = "") =>
+    `    <${p}:${tag}${attrs}>${escapeXml(value)}</${p}:${tag}>`;
+  const lines = [`  <${p}:instance xmlns:${p}="${METADATA_NS}">`];
+  if (f.hostname) lines.push(el("hostname", f.hostname));
+  if (f.network) lines.push(el("network", f.network));
+  for (const ip of f.addresses) lines.push(el("ip", ip));
+  for (const k of f.sshKeys) lines.push(el("ssh-key", k.key, ` name="${escapeXml(k.name)}"`));
+  if (f.passwordHash) lines.push(el("password-hash", f.passwordHash));
+  if (f.sshPwauth !== undefined) lines.push(el("ssh-pwauth", f.sshPwauth ? "yes" : "no"));
+  if (f.userData !== undefined)
+    lines.push(el("user-data", Buffer.from(f.userData).toString("base64"), ' encoding="base64"'));
+  if (f.image) lines.push(el("image", f.image));
+  if (f.instanceType) lines.push(el("instance-type", f.instanceType));
+  if (f.created) lines.push(el("created", f.created));
+  lines.push(`  </${p}:instance>`);
+  return lines.join("\n");
+}

@@ -1,0 +1,18 @@
+/** JSON-lines logger: one object per line on the given sink (stdout in production). */
+export type Level = "debug" | "info" | "warn" | "error";
+
+export interface Logger {
+  log(level: Level, msg: string, fields?: Record<string, unknown>): void;
+}
+
+export function jsonLogger(write: (line: string) => void, minLevel: Level = "info"): Logger {
+  const order: Record<Level, number> = { debug: 0, info: 1, warn: 2, error: 3 };
+  return {
+    log(level, msg, fields) {
+      if (order[level] < order[minLevel]) return;
+      write(`${JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields })}\n`);
+    },
+  };
+}
+
+export const silentLogger: Logger = { log() {} };

@@ -1,0 +1,130 @@
+import { type Context, Hono } from "hono";
+import type { Instance } from "../lib/inventory/instance.js";
+import type { Inventory } from "../lib/inventory/inventory.js";
+import type { Logger } from "../lib/log.js";
+import type { ServeContext } from "./context.js";
+import { parseTtl, type TokenIssuer } from "./tokens.js";
+import { listingOf, resolve } from "./tree.js";
+import { type ReadOptional, userDataFor } from "./user-data.js";
+
+export const VERSIONS = ["2009-04-04", "2016-09-02", "2018-09-24", "2021-03-23", "latest"];
+const VERSION_SET = new Set(VERSIONS);
+const MAX_PATH = 512;
+
+export interface AppDeps {
+  inventory: Inventory;
+  context: () => ServeContext;
+  tokens: TokenIssuer;
+  log: Logger;
+  readOptional: ReadOptional;
+  /** The TCP peer address, already normalised (`::ffff:` removed). */
+  clientAddress: (c: Context) => string;
+  /** Reports an instance's request (vmctl waits for "first metadata fetch"). */
+  onInstanceRequest?: (inst: Instance, path: string) => void;
+}
+
+type Env = { Variables: { instance: Instance | undefined } };
+
+export function createApp(deps: AppDeps): Hono<Env> {
+  const app = new Hono<Env>();
+  const warned = new Set<string>();
+
+  app.use(async (c, next) => {
+    const start = performance.now();
+    await next();
+    if (!deps.context().config.server["log-requests"]) return;
+    deps.log.log("info", "request", {
+      client: deps.clientAddress(c),
+      instance: c.get("instance")?.name ?? null,
+      method: c.req.method,
+      path: new URL(c.req.url).pathname.slice(0, MAX_PATH),
+      status: c.res.status,
+      ms: Math.round((performance.now() - start) * 1000) / 1000,
+    });
+  });
+
+  app.onError((err, c) => {
+    deps.log.log("error", "request failed", { error: err.message });
+    return c.text("Internal Server Error", 500);
+  });
+
+  app.all("*", async (c) => {
+    const raw = new URL(c.req.url).pathname;
+    if (raw.length > MAX_PATH) return c.text("Request-URI Too Long", 414);
+    const client = deps.clientAddress(c);
+    const inst = deps.inventory.lookup(client);
+    if (!inst) {
+      if (!warned.has(client)) {
+        if (warned.size >= 10_000) warned.clear();
+        warned.add(client);
+        deps.log.log("warn", "request from an address that is no known instance", { client });
+      }
+      return notFound(c);
+    }
+    c.set("instance", inst);
+    deps.onInstanceRequest?.(inst, raw);
+    const ctx = deps.context();
+
+    // `//latest//meta-data` is `/latest/meta-data` (the AWS SDK asks for `//latest/...`).
+    const segments = raw.split("/").filter((s) => s !== "");
+    const trailingSlash = raw.endsWith("/") && segments.length > 0;
+    const [version, ...rest] = segments;
+
+    if (version === "latest" && rest.join("/") === "api/token") {
+      if (c.req.method !== "PUT") return c.text("Method Not Allowed", 405, { Allow: "PUT" });
+      return putToken(c, deps, inst);
+    }
+    if (c.req.method !== "GET" && c.req.method !== "HEAD") {
+      return c.text("Method Not Allowed", 405, { Allow: "GET, HEAD" });
+    }
+    const denied = checkToken(c, deps, ctx, inst);
+    if (denied) return denied;
+
+    if (version === undefined) return c.text(VERSIONS.join("\n"));
+    if (!VERSION_SET.has(version)) return notFound(c);
+    const [top, ...below] = rest;
+    if (top === "user-data") {
+      if (below.length || trailingSlash) return notFound(c);
+      const ud = await userDataFor(inst, ctx.config, ctx.defaultPasswordHash, deps.readOptional);
+      return ud === undefined ? notFound(c) : c.text(ud);
+    }
+    const tree = ctx.treeFor(inst);
+    if (top === undefined) {
+      const ud = await userDataFor(inst, ctx.config, ctx.defaultPasswordHash, deps.readOptional);
+      return c.text(ud === undefined ? listingOf(tree) : `${listingOf(tree)}\nuser-data`);
+    }
+    const body = resolve(tree, rest, trailingSlash);
+    return body === undefined ? notFound(c) : c.text(body);
+  });
+
+  return app;
+}
+
+function notFound(c: Context) {
+  return c.text("Not Found", 404);
+}
+
+function putToken(c: Context, deps: AppDeps, inst: Instance) {
+  // A proxy in the path (SSRF through a guest's web app) adds X-Forwarded-For: AWS refuses those.
+  if (c.req.header("x-forwarded-for") !== undefined) return c.text("Forbidden", 403);
+  const ttl = parseTtl(c.req.header("x-aws-ec2-metadata-token-ttl-seconds"));
+  if (ttl === undefined) {
+    return c.text(
+      "Bad Request: X-aws-ec2-metadata-token-ttl-seconds must be a whole number from 1 to 21600",
+      400,
+    );
+  }
+  const token = deps.tokens.issue(inst.instanceId, ttl);
+  return c.text(token, 200, { "X-aws-ec2-metadata-token-ttl-seconds": String(ttl) });
+}
+
+function checkToken(c: Context, deps: AppDeps, ctx: ServeContext, inst: Instance) {
+  const token = c.req.header("x-aws-ec2-metadata-token");
+  if (token === undefined) {
+    // Guests that are not AWS-identified never PUT: tokenless GETs must work unless required.
+    return ctx.config.server.imdsv2 === "required" ? c.text("Unauthorized", 401) : undefined;
+  }
+  return deps.tokens.check(token, inst.instanceId) === "ok"
+    ? undefined
+    : c.text("Unauthorized", 401);
+}

@@ -1,0 +1,32 @@
+import type { MdserverConfig } from "../lib/config/mdserver-config.js";
+import { isCryptHash, sha512Crypt } from "../lib/crypt/sha512-crypt.js";
+import type { Instance } from "../lib/inventory/instance.js";
+import { buildTree } from "./ec2-tree.js";
+import type { Dir } from "./tree.js";
+
+/** What one loaded configuration serves; SIGHUP swaps in a whole new one or keeps the old. */
+export interface ServeContext {
+  config: MdserverConfig;
+  /** [mdserver] password as a crypt hash (hashed once at load, never stored in plain). */
+  defaultPasswordHash: string | undefined;
+  treeFor(inst: Instance): Dir;
+}
+
+export function createContext(config: MdserverConfig): ServeContext {
+  const pw = config.server.password;
+  // Trees depend only on the instance record and this config: an event replaces the record,
+  // a reload replaces the context, so a WeakMap never serves stale data.
+  const trees = new WeakMap<Instance, Dir>();
+  return {
+    config,
+    defaultPasswordHash: pw === undefined ? undefined : isCryptHash(pw) ? pw : sha512Crypt(pw),
+    treeFor(inst) {
+      let t = trees.get(inst);
+      if (!t) {
+        t = buildTree(inst, config);
+        trees.set(inst, t);
+      }
+      return t;
+    },
+  };
+}

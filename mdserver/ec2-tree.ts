@@ -1,0 +1,88 @@
+import type { MdserverConfig } from "../lib/config/mdserver-config.js";
+import { amiIdFor, type Instance } from "../lib/inventory/instance.js";
+import { type Dir, dir, leaf, type Tree } from "./tree.js";
+
+export interface Names {
+  hostname: string;
+  fqdn: string;
+}
+
+export function namesFor(inst: Instance, config: MdserverConfig): Names {
+  const hostname = inst.hostname ?? `${config.server["hostname-prefix"]}${inst.name}`;
+  const domain = config.server.domain;
+  return { hostname, fqdn: domain ? `${hostname}.${domain}` : hostname };
+}
+
+export function allKeys(inst: Instance, config: MdserverConfig) {
+  return [...inst.sshKeys, ...config.publicKeys];
+}
+
+/** meta-data/ and dynamic/ for one instance. Built once per instance and config, then cached. */
+export function buildTree(inst: Instance, config: MdserverConfig): Dir {
+  const s = config.server;
+  const { fqdn } = namesFor(inst, config);
+  const ip = inst.addresses[0];
+  const mac = inst.macs[0];
+  const keys = allKeys(inst, config);
+  const publicKeys: Record<string, Tree> = {};
+  keys.forEach((k, i) => {
+    publicKeys[String(i)] = dir({ "openssh-key": leaf(k.key) });
+  });
+  const metaData = dir({
+    "ami-id": leaf(amiIdFor(inst.image)),
+    "ami-launch-index": leaf("0"),
+    "block-device-mapping": dir({ ami: leaf("vda"), root: leaf("/dev/vda") }),
+    hostname: leaf(fqdn),
+    "instance-id": leaf(inst.instanceId),
+    "instance-type": leaf(inst.instanceType ?? s["instance-type"]),
+    "local-hostname": leaf(fqdn),
+    "local-ipv4": ip ? leaf(ip) : undefined,
+    mac: mac ? leaf(mac) : undefined,
+    // Listing MACs makes cloud-init write dhcp4 for each: only when the admin says they get DHCP.
+    network: s["network-interfaces"] && mac ? networkTree(inst, mac) : undefined,
+    placement: dir({ "availability-zone": leaf(s["availability-zone"]), region: leaf(s.region) }),
+    "public-keys": keys.length
+      ? dir(publicKeys, keys.map((k, i) => `${i}=${k.name}`).join("\n"))
+      : undefined,
+    "reservation-id": leaf(`r-${inst.instanceId.slice(2)}`),
+  });
+  return dir({
+    "meta-data": metaData,
+    dynamic: dir({ "instance-identity": dir({ document: leaf(identityDocument(inst, config)) }) }),
+  });
+}
+
+function networkTree(inst: Instance, primary: string): Tree {
+  const macs: Record<string, Tree> = {};
+  inst.macs.forEach((mac, i) => {
+    macs[mac] = dir({
+      "device-number": leaf(String(i)),
+      "local-ipv4s": mac === primary && inst.addresses[0] ? leaf(inst.addresses[0]) : undefined,
+      mac: leaf(mac),
+    });
+  });
+  return dir({ interfaces: dir({ macs: dir(macs) }) });
+}
+
+/** dynamic/instance-identity/document, shaped (keys, order, spacing) as AWS serves it. */
+export function identityDocument(inst: Instance, config: MdserverConfig): string {
+  const s = config.server;
+  const doc = {
+    accountId: s["account-id"],
+    architecture: "x86_64",
+    availabilityZone: s["availability-zone"],
+    billingProducts: null,
+    devpayProductCodes: null,
+    marketplaceProductCodes: null,
+    imageId: amiIdFor(inst.image),
+    instanceId: inst.instanceId,
+    instanceType: inst.instanceType ?? s["instance-type"],
+    kernelId: null,
+    pendingTime: inst.created ?? "1970-01-01T00:00:00Z",
+    privateIp: inst.addresses[0] ?? null,
+    ramdiskId: null,
+    region: s.region,
+    version: "2017-09-30",
+  };
+  return JSON.stringify(doc, null, 2).replaceAll('": ', '" : ');
+}

@@ -1,0 +1,120 @@
+#!/usr/bin/env node
+import { getConnInfo } from "@hono/node-server/conninfo";
+import { AppError, errorMessage } from "../lib/errors.js";
+import { cmd, LOCAL } from "../lib/exec/command.js";
+import { ExecRunner, streamLines } from "../lib/exec/runner.js";
+import { Inventory } from "../lib/inventory/inventory.js";
+import { LibvirtSource } from "../lib/inventory/libvirt-source.js";
+import { jsonLogger } from "../lib/log.js";
+import { normalizeAddress } from "../lib/net-address.js";
+import { createApp } from "./app.js";
+import type { ServeContext } from "./context.js";
+import { closeAll, listenAll } from "./listen.js";
+import { loadAll, readOptional } from "./load.js";
+import { TokenIssuer } from "./tokens.js";
+
+const DEFAULT_CONFIG = "/etc/mdserver/mdserver.conf";
+const USAGE = `usage: mdserver [--config PATH] [--check]
+  --config PATH  configuration file (default ${DEFAULT_CONFIG}; missing default = all defaults)
+  --check        load and validate the configuration, then exit`;
+
+async function main(argv: string[]): Promise<number> {
+  let configPath = DEFAULT_CONFIG;
+  let explicit = false;
+  let check = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--config" && argv[i + 1] !== undefined) {
+      configPath = argv[++i] as string;
+      explicit = true;
+    } else if (a?.startsWith("--config=")) {
+      configPath = a.slice(9);
+      explicit = true;
+    } else if (a === "--check") check = true;
+    else if (a === "--help" || a === "-h") {
+      process.stdout.write(`${USAGE}\n`);
+      return 0;
+    } else {
+      process.stderr.write(`mdserver: unknown argument "${a}"\n${USAGE}\n`);
+      return 2;
+    }
+  }
+
+  const log = jsonLogger((line) => process.stdout.write(line));
+  const loaded = await loadAll(configPath, explicit);
+  if (check) {
+    process.stdout.write(`${configPath}: ok\n`);
+    return 0;
+  }
+  let context: ServeContext = loaded.context;
+  const inventory = new Inventory();
+  inventory.replaceAll("file", loaded.fileInstances);
+
+  const app = createApp({
+    inventory,
+    context: () => context,
+    tokens: new TokenIssuer(),
+    log,
+    readOptional,
+    clientAddress: (c) => normalizeAddress(getConnInfo(c).remote.address ?? ""),
+  });
+  const { listen, port } = context.config.server;
+  const servers = await listenAll(app, listen, port);
+
+  let libvirt: LibvirtSource | undefined;
+  if (context.config.server.libvirt) {
+    const uri = context.config.server["libvirt-uri"];
+    libvirt = new LibvirtSource({
+      runner: new ExecRunner(LOCAL),
+      streamEvents: (args, onLine) => streamLines(LOCAL, cmd("virsh", args), onLine),
+      inventory,
+      log,
+      uri,
+      reconcileMs: context.config.server["reconcile-seconds"] * 1000,
+    });
+    await libvirt.start();
+  }
+  log.log("info", "mdserver listening", {
+    addresses: listen,
+    port,
+    instances: inventory.size,
+    libvirt: context.config.server.libvirt,
+  });
+
+  process.on("SIGHUP", () => {
+    loadAll(configPath, explicit).then(
+      (next) => {
+        const s = next.context.config.server;
+        if (s.port !== port || s.listen.join() !== listen.join()) {
+          log.log("warn", "listen and port changes take effect at the next restart");
+        }
+        context = next.context;
+        inventory.replaceAll("file", next.fileInstances);
+        log.log("info", "configuration reloaded", { instances: inventory.size });
+      },
+      (err) =>
+        log.log("error", "reload refused; still serving the previous configuration", {
+          error: errorMessage(err),
+        }),
+    );
+  });
+
+  await new Promise<void>((resolve) => {
+    process.once("SIGTERM", resolve);
+    process.once("SIGINT", resolve);
+  });
+  libvirt?.stop();
+  await closeAll(servers);
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    const message = err instanceof AppError ? err.message : errorMessage(err);
+    process.stderr.write(`mdserver: ${message}\n`);
+    process.exitCode = 1;
+  },
+);
