@@ -39,6 +39,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
       method: c.req.method,
       path: new URL(c.req.url).pathname.slice(0, MAX_PATH),
       status: c.res.status,
+      token: c.req.header("x-aws-ec2-metadata-token") !== undefined,
       ms: Math.round((performance.now() - start) * 1000) / 1000,
     });
   });

@@ -1,0 +1,81 @@
+#!/usr/bin/python3
+"""Drives Debian's cloud-init EC2 datasource (its own code) as a client of a metadata server.
+
+Only the platform probe is replaced: the DMI values a guest would have are passed in, so
+cloud-init's own identify_platform() decides between `aws` (IMDSv2) and `unknown` (IMDSv1).
+Prints one JSON object: what cloud-init ended up with.
+"""
+import argparse
+import json
+import logging
+import sys
+import tempfile
+
+from cloudinit import distros, helpers
+from cloudinit import url_helper
+from cloudinit.sources import DataSourceEc2 as ec2
+
+p = argparse.ArgumentParser()
+p.add_argument("--url", default="http://169.254.169.254")
+p.add_argument("--uuid", default="7c2b4b8a-0f0e-4c5e-9d4b-2f1e7a6b5c4d")
+p.add_argument("--serial", default="")
+p.add_argument("--max-wait", type=int, default=10)
+p.add_argument("--timeout", type=int, default=5)
+args = p.parse_args()
+
+logging.basicConfig(stream=sys.stderr, level=logging.DEBUG)
+
+
+def platform_data():
+    return {
+        "uuid": args.uuid.lower(),
+        "uuid_source": "dmi",
+        "serial": args.serial.lower(),
+        "asset_tag": "",
+        "vendor": "qemu",
+        "product_name": "standard pc (i440fx + piix, 1996)",
+    }
+
+
+ec2._collect_platform_data = platform_data
+
+# Count the HTTP requests cloud-init makes, so a test can wait for the server to log them all.
+requests = [0]
+_readurl = url_helper.readurl
+
+
+def counted_readurl(*a, **k):
+    requests[0] += 1
+    return _readurl(*a, **k)
+
+
+url_helper.readurl = counted_readurl
+tmp = tempfile.mkdtemp(prefix="ec2-client-")
+paths = helpers.Paths({"cloud_dir": tmp, "run_dir": tmp})
+distro = distros.fetch("debian")("debian", {}, paths)
+sys_cfg = {
+    "datasource": {
+        "Ec2": {
+            "strict_id": False,
+            "metadata_urls": [args.url],
+            "max_wait": args.max_wait,
+            "timeout": args.timeout,
+        }
+    }
+}
+ds = ec2.DataSourceEc2(sys_cfg, distro, paths)
+found = ds.get_data()
+out = {"found": bool(found), "platform": ds.cloud_name}
+if found:
+    ud = ds.get_userdata_raw()
+    out.update(
+        instance_id=ds.get_instance_id(),
+        local_hostname=ds.get_hostname().hostname,
+        public_keys=ds.get_public_ssh_keys(),
+        userdata=ud.decode() if isinstance(ud, bytes) else ud,
+        metadata=ds.metadata,
+        identity=ds.identity,
+        api_version=ds._crawled_metadata.get("_metadata_api_version"),
+    )
+out["requests"] = requests[0]
+print(json.dumps(out, default=str))

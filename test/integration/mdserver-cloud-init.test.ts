@@ -1,0 +1,157 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { instanceIdFromUuid } from "../../lib/inventory/instance.js";
+import { inNsAsync, MdNetwork } from "../helpers/md-netns.js";
+import { MdserverProcess } from "../helpers/mdserver-process.js";
+
+const CLIENT = resolve(import.meta.dirname, "../helpers/ec2-client.py");
+const ALICE = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa alice@laptop";
+const ADMIN = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb admin@host";
+const WEB_UUID = "3f6c1d2e-8a4b-4c7d-9e0f-1a2b3c4d5e6f";
+const AWS_UUID = "ec2e1916-9099-7caf-fd21-012345abcdef";
+const OVERRIDE = "#!/bin/sh\necho custom user-data for db1\n";
+
+interface ClientResult {
+  found: boolean;
+  platform: string;
+  instance_id?: string;
+  local_hostname?: string;
+  public_keys?: string[];
+  userdata?: string;
+  identity?: Record<string, unknown>;
+  api_version?: string;
+  requests: number;
+}
+
+/** Runs cloud-init's own DataSourceEc2 inside a VM namespace. */
+async function cloudInit(
+  vm: string,
+  opts: { uuid?: string; serial?: string; maxWait?: number } = {},
+): Promise<ClientResult> {
+  const args = [CLIENT, "--max-wait", String(opts.maxWait ?? 20)];
+  if (opts.uuid) args.push("--uuid", opts.uuid);
+  if (opts.serial) args.push("--serial", opts.serial);
+  // Debian's python3, where the cloud-init package lives (not whatever python3 is first on PATH).
+  const r = JSON.parse(await inNsAsync(vm, "/usr/bin/python3", args)) as ClientResult;
+  // Wait until mdserver has logged every request the client made.
+  const client = inNsAddress(vm);
+  await server.waitFor(() => server.requests().filter((l) => l.client === client).length >= r.requests);
+  return r;
+}
+
+const net = new MdNetwork();
+const dir = mkdtempSync(join(tmpdir(), "mdserver-ci-"));
+const server = new MdserverProcess(net.server, join(dir, "mdserver.conf"));
+const vms: Record<string, string> = {};
+const addresses = new Map<string, string>();
+
+function inNsAddress(vm: string): string {
+  return addresses.get(vm) as string;
+}
+
+function addVm(address: string): string {
+  const vm = net.addVm(address);
+  addresses.set(vm, address);
+  return vm;
+}
+
+describe("mdserver with Debian's cloud-init EC2 datasource as the client", () => {
+  beforeAll(async () => {
+    net.create();
+    vms.web = addVm("10.10.10.11");
+    vms.aws = addVm("10.10.10.12");
+    vms.db = addVm("10.10.10.13");
+    vms.stranger = addVm("10.10.10.99");
+    writeFileSync(
+      join(dir, "instances.yaml"),
+      [
+        "instances:",
+        `  - {name: web1, ip: 10.10.10.11, uuid: ${WEB_UUID}, mac: "52:54:00:00:00:11",`,
+        `     ssh-keys: {alice: "${ALICE}"}}`,
+        `  - {name: aws1, ip: 10.10.10.12, uuid: ${AWS_UUID}}`,
+        "  - {name: db1, ip: 10.10.10.13}",
+        "",
+      ].join("\n"),
+    );
+    writeFileSync(join(dir, "db1"), OVERRIDE);
+    writeFileSync(
+      join(dir, "mdserver.conf"),
+      [
+        "[mdserver]",
+        "password = correct horse",
+        "libvirt = no",
+        `instances-file = ${join(dir, "instances.yaml")}`,
+        `userdata-dir = ${dir}`,
+        "[public-keys]",
+        `admin = ${ADMIN}`,
+        "",
+      ].join("\n"),
+    );
+    await server.start();
+  });
+
+  afterAll(async () => {
+    await server.stop();
+    net.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("gives a plain KVM guest (IMDSv1) its instance-id, hostname, keys and password", async () => {
+    const r = await cloudInit(vms.web as string);
+    expect(r.found).toBe(true);
+    expect(r.platform).toBe("unknown");
+    expect(r.api_version).toBe("2021-03-23");
+    expect(r.instance_id).toBe(instanceIdFromUuid(WEB_UUID));
+    expect(r.local_hostname).toBe("web1");
+    expect(r.public_keys).toEqual([ALICE, ADMIN]);
+    expect(r.userdata).toMatch(/^#cloud-config\n/);
+    expect(r.userdata).toMatch(/\npassword: \$6\$[./0-9A-Za-z]{16}\$[./0-9A-Za-z]{86}\n/);
+    expect(r.userdata).toContain("chpasswd:\n  expire: false");
+    expect(r.userdata).not.toContain("correct horse");
+    const web = server.requests().filter((l) => l.instance === "web1");
+    expect(web.some((l) => l.method === "PUT")).toBe(false);
+    expect(web.every((l) => l.status === 200)).toBe(true);
+  });
+
+  it("takes an AWS-identified guest through IMDSv2 and serves its identity document", async () => {
+    const r = await cloudInit(vms.aws as string, { uuid: AWS_UUID, serial: AWS_UUID.toUpperCase() });
+    expect(r.found).toBe(true);
+    expect(r.platform).toBe("aws");
+    expect(r.instance_id).toBe(instanceIdFromUuid(AWS_UUID));
+    expect(r.identity).toMatchObject({
+      instanceId: instanceIdFromUuid(AWS_UUID),
+      privateIp: "10.10.10.12",
+      region: "local-1",
+    });
+    const aws = server.requests().filter((l) => l.instance === "aws1");
+    expect(aws[0]).toMatchObject({ method: "PUT", path: "/latest/api/token", status: 200 });
+    const gets = aws.filter((l) => l.method === "GET");
+    expect(gets.length).toBeGreaterThan(10);
+    expect(gets.every((l) => l.token === true && l.status === 200)).toBe(true);
+  });
+
+  it("serves a user-data file named after the domain verbatim", async () => {
+    const r = await cloudInit(vms.db as string);
+    expect(r.found).toBe(true);
+    expect(r.local_hostname).toBe("db1");
+    expect(r.userdata).toBe(OVERRIDE);
+  });
+
+  it("gives a guest at an unknown address no datasource, and logs it once", async () => {
+    const r = await cloudInit(vms.stranger as string, { maxWait: 3 });
+    expect(r.found).toBe(false);
+    const strangers = server.requests().filter((l) => l.client === "10.10.10.99");
+    expect(strangers.length).toBeGreaterThan(0);
+    expect(strangers.every((l) => l.status === 404 && l.instance === null)).toBe(true);
+    const warnings = server.lines.filter((l) => l.level === "warn" && l.client === "10.10.10.99");
+    expect(warnings).toHaveLength(1);
+  });
+
+  it("never logs the password or a token", () => {
+    const all = JSON.stringify(server.lines);
+    expect(all).not.toContain("correct horse");
+    expect(all).not.toContain("$6$");
+  });
+});
