@@ -30,7 +30,19 @@ export class MdNetwork {
     const name = `${this.id}-vm${n}`;
     this.ns(name);
     const host = `v${this.id.slice(3)}${n}`.slice(0, 15);
-    run("ip", ["link", "add", host, "netns", this.server, "type", "veth", "peer", "eth0", "netns", name]);
+    run("ip", [
+      "link",
+      "add",
+      host,
+      "netns",
+      this.server,
+      "type",
+      "veth",
+      "peer",
+      "eth0",
+      "netns",
+      name,
+    ]);
     ip(this.server, "link", "set", host, "master", "br0", "up");
     ip(name, "link", "set", "lo", "up");
     ip(name, "addr", "add", `${address}/24`, "dev", "eth0");
@@ -83,13 +95,24 @@ export function inNs(ns: string, file: string, args: string[], timeoutMs = 120_0
 }
 
 /** inNs without blocking the event loop (so log lines from child processes keep arriving). */
-export function inNsAsync(ns: string, file: string, args: string[], timeoutMs = 120_000): Promise<string> {
+export function inNsAsync(
+  ns: string,
+  file: string,
+  args: string[],
+  timeoutMs = 120_000,
+): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(
       "ip",
       ["netns", "exec", ns, file, ...args],
-      { encoding: "utf8", env: { ...process.env, LC_ALL: "C" }, timeout: timeoutMs, maxBuffer: 64 << 20 },
-      (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)),
+      {
+        encoding: "utf8",
+        env: { ...process.env, LC_ALL: "C" },
+        timeout: timeoutMs,
+        maxBuffer: 64 << 20,
+      },
+      (err, stdout, stderr) =>
+        err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
     );
   });
 }

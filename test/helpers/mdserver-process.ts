@@ -49,7 +49,8 @@ export class MdserverProcess {
     for (;;) {
       const hit = this.lines.find(pred);
       if (hit) return hit;
-      if (Date.now() > deadline) throw new Error(`no matching mdserver log line in ${timeoutMs} ms`);
+      if (Date.now() > deadline)
+        throw new Error(`no matching mdserver log line in ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 20));
     }
   }
@@ -72,7 +73,10 @@ export class MdserverProcess {
 }
 
 /** Runs mdserver to completion (for startup errors): exit code and stderr. */
-export function runMdserver(args: string[], ns?: string): Promise<{ code: number | null; stderr: string }> {
+export function runMdserver(
+  args: string[],
+  ns?: string,
+): Promise<{ code: number | null; stderr: string }> {
   const argv = [process.execPath, MDSERVER_BIN, ...args];
   const [file, ...rest] = ns ? ["ip", "netns", "exec", ns, ...argv] : argv;
   return new Promise((res) => {

@@ -7,8 +7,10 @@ import { inNsAsync, MdNetwork } from "../helpers/md-netns.js";
 import { MdserverProcess } from "../helpers/mdserver-process.js";
 
 const CLIENT = resolve(import.meta.dirname, "../helpers/ec2-client.py");
-const ALICE = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa alice@laptop";
-const ADMIN = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb admin@host";
+const ALICE =
+  "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa alice@laptop";
+const ADMIN =
+  "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb admin@host";
 const WEB_UUID = "3f6c1d2e-8a4b-4c7d-9e0f-1a2b3c4d5e6f";
 const AWS_UUID = "ec2e1916-9099-7caf-fd21-012345abcdef";
 const OVERRIDE = "#!/bin/sh\necho custom user-data for db1\n";
@@ -37,7 +39,9 @@ async function cloudInit(
   const r = JSON.parse(await inNsAsync(vm, "/usr/bin/python3", args)) as ClientResult;
   // Wait until mdserver has logged every request the client made.
   const client = inNsAddress(vm);
-  await server.waitFor(() => server.requests().filter((l) => l.client === client).length >= r.requests);
+  await server.waitFor(
+    () => server.requests().filter((l) => l.client === client).length >= r.requests,
+  );
   return r;
 }
 
@@ -116,7 +120,10 @@ describe("mdserver with Debian's cloud-init EC2 datasource as the client", () =>
   });
 
   it("takes an AWS-identified guest through IMDSv2 and serves its identity document", async () => {
-    const r = await cloudInit(vms.aws as string, { uuid: AWS_UUID, serial: AWS_UUID.toUpperCase() });
+    const r = await cloudInit(vms.aws as string, {
+      uuid: AWS_UUID,
+      serial: AWS_UUID.toUpperCase(),
+    });
     expect(r.found).toBe(true);
     expect(r.platform).toBe("aws");
     expect(r.instance_id).toBe(instanceIdFromUuid(AWS_UUID));
