@@ -1,0 +1,72 @@
+import { parseMdserverConfig } from "../../lib/config/mdserver-config.js";
+import { type Instance, instanceIdFromUuid } from "../../lib/inventory/instance.js";
+import { Inventory } from "../../lib/inventory/inventory.js";
+import { type Logger, silentLogger } from "../../lib/log.js";
+import { createApp } from "../../mdserver/app.js";
+import { createContext } from "../../mdserver/context.js";
+import { TokenIssuer } from "../../mdserver/tokens.js";
+
+export const KEY_A = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa alice";
+export const KEY_B = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQCbbbbbbbbbbbbbbbbbbb bob";
+
+export function instance(over: Partial<Instance> = {}): Instance {
+  const uuid = over.uuid ?? "3f6c1d2e-8a4b-4c7d-9e0f-1a2b3c4d5e6f";
+  return {
+    name: "web1",
+    uuid,
+    instanceId: instanceIdFromUuid(uuid),
+    hostname: undefined,
+    network: "net1",
+    addresses: ["10.0.0.5"],
+    macs: ["52:54:00:00:00:05"],
+    sshKeys: [{ name: "alice", key: KEY_A }],
+    passwordHash: undefined,
+    sshPwauth: undefined,
+    userData: undefined,
+    image: "debian-12",
+    instanceType: undefined,
+    created: "2026-01-02T03:04:05Z",
+    source: "file",
+    ...over,
+  };
+}
+
+/**
+ * The real app with an in-memory inventory. Requests say which client they come from in a
+ * test-only header (the composition root uses the TCP peer address instead).
+ */
+export function testApp(
+  opts: {
+    conf?: string;
+    instances?: Instance[];
+    files?: Record<string, string>;
+    tokens?: TokenIssuer;
+    log?: Logger;
+  } = {},
+) {
+  const inventory = new Inventory();
+  for (const i of opts.instances ?? [instance()]) inventory.upsert(i);
+  let context = createContext(parseMdserverConfig("test.conf", opts.conf ?? "[mdserver]\nuserdata-dir = /ud\n"));
+  const app = createApp({
+    inventory,
+    context: () => context,
+    tokens: opts.tokens ?? new TokenIssuer(),
+    log: opts.log ?? silentLogger,
+    readOptional: async (path) => opts.files?.[path],
+    clientAddress: (c) => c.req.header("x-test-client") ?? "10.0.0.5",
+  });
+  const req = async (path: string, init: RequestInit & { from?: string } = {}) => {
+    const headers = new Headers(init.headers);
+    if (init.from) headers.set("x-test-client", init.from);
+    const res = await app.request(`http://169.254.169.254${path}`, { ...init, headers });
+    return { status: res.status, body: await res.text(), headers: res.headers };
+  };
+  return {
+    app,
+    inventory,
+    req,
+    reload: (conf: string) => {
+      context = createContext(parseMdserverConfig("test.conf", conf));
+    },
+  };
+}

@@ -1,0 +1,125 @@
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { describe, expect, it } from "vitest";
+import { Inventory } from "../../lib/inventory/inventory.js";
+import { parseEventLine } from "../../lib/inventory/libvirt-source.js";
+import { instanceFromDomainXml, renderMetadataElement } from "../../lib/inventory/metadata-xml.js";
+import { parseInstancesYaml } from "../../lib/inventory/yaml-source.js";
+import { instance, KEY_A } from "../helpers/app-fixture.js";
+
+const fixture = (name: string) => readFileSync(resolve(import.meta.dirname, "../fixtures", name), "utf8");
+
+describe("libvirt domain metadata", () => {
+  it("reads a real `virsh dumpxml` with our element next to someone else's", () => {
+    const inst = instanceFromDomainXml(fixture("virsh-dumpxml-web1.xml"));
+    expect(inst).toMatchObject({
+      name: "web1",
+      uuid: "3f6c1d2e-8a4b-4c7d-9e0f-1a2b3c4d5e6f",
+      instanceId: "i-3f6c1d2e8a4b4c7d9",
+      hostname: "web1",
+      network: "net1",
+      addresses: ["10.10.10.11"],
+      macs: ["52:54:00:aa:bb:01", "52:54:00:aa:bb:02"],
+      sshPwauth: false,
+      userData: "#cloud-config\nruncmd: [[touch, /tmp/ok]]\n",
+      image: "debian-12",
+      created: "2026-11-23T12:00:00Z",
+      source: "libvirt",
+    });
+    expect(inst?.sshKeys.map((k) => k.name)).toEqual(["alice", "bob"]);
+    expect(inst?.passwordHash).toMatch(/^\$6\$abcdefgh\$/);
+  });
+
+  it("reads back what renderMetadataElement writes, whatever needs escaping", () => {
+    const md = renderMetadataElement({
+      hostname: "a&b",
+      addresses: ["10.0.0.1", "10.0.0.2"],
+      sshKeys: [{ name: "k<1>", key: KEY_A }],
+      userData: "#!/bin/sh\necho '<&>'\n",
+      sshPwauth: true,
+    });
+    const xml = `<domain><name>x</name><uuid>11111111-2222-3333-4444-555555555555</uuid><metadata>${md}</metadata></domain>`;
+    expect(instanceFromDomainXml(xml)).toMatchObject({
+      hostname: "a&b",
+      addresses: ["10.0.0.1", "10.0.0.2"],
+      sshKeys: [{ name: "k<1>", key: KEY_A }],
+      userData: "#!/bin/sh\necho '<&>'\n",
+      sshPwauth: true,
+    });
+  });
+
+  it("ignores an element with our name in another namespace", () => {
+    const xml = `<domain><name>x</name><uuid>11111111-2222-3333-4444-555555555555</uuid><metadata>
+      <vmctl:instance xmlns:vmctl="urn:other"><vmctl:ip>10.0.0.1</vmctl:ip></vmctl:instance></metadata></domain>`;
+    expect(instanceFromDomainXml(xml)?.addresses).toEqual([]);
+  });
+});
+
+describe("libvirt events", () => {
+  it("parses virsh event lines, with or without --timestamp", () => {
+    expect(parseEventLine("event 'lifecycle' for domain 'web1': Undefined Removed")).toEqual({
+      kind: "lifecycle",
+      domain: "web1",
+      detail: "Undefined Removed",
+    });
+    expect(
+      parseEventLine("2026-11-23 11:54:54.948+0000: event 'metadata-change' for domain 'it's': type element, uri x"),
+    ).toMatchObject({ kind: "metadata-change", domain: "it's" });
+    expect(parseEventLine("events received: 3")).toBeUndefined();
+  });
+});
+
+describe("Inventory", () => {
+  it("finds an instance by address and forgets it on remove", () => {
+    const inv = new Inventory();
+    inv.upsert(instance());
+    expect(inv.lookup("10.0.0.5")?.name).toBe("web1");
+    inv.remove("file", "web1");
+    expect(inv.lookup("10.0.0.5")).toBeUndefined();
+  });
+
+  it("re-indexes an instance whose address changed", () => {
+    const inv = new Inventory();
+    inv.upsert(instance());
+    inv.upsert(instance({ addresses: ["10.0.0.7"] }));
+    expect(inv.lookup("10.0.0.5")).toBeUndefined();
+    expect(inv.lookup("10.0.0.7")?.name).toBe("web1");
+    expect(inv.size).toBe(1);
+  });
+
+  it("serves neither of two instances that claim one address, and reports it", () => {
+    const inv = new Inventory();
+    inv.upsert(instance());
+    inv.upsert({ ...instance({ name: "other" }), source: "libvirt" });
+    expect(inv.lookup("10.0.0.5")).toBeUndefined();
+    expect(inv.conflicts()).toEqual(["10.0.0.5"]);
+    inv.replaceAll("libvirt", []);
+    expect(inv.lookup("10.0.0.5")?.name).toBe("web1");
+  });
+});
+
+describe("instances YAML", () => {
+  it("reads entries with defaults", () => {
+    const [a] = parseInstancesYaml(
+      "i.yaml",
+      `instances:\n  - name: a\n    ip: 10.0.0.9\n    mac: 52-54-00-AA-BB-CC\n    ssh-keys: ["${KEY_A}"]\n`,
+    );
+    expect(a).toMatchObject({ name: "a", addresses: ["10.0.0.9"], macs: ["52:54:00:aa:bb:cc"], source: "file" });
+    expect(a?.instanceId).toMatch(/^i-[0-9a-f]{17}$/);
+    expect(a?.sshKeys).toEqual([{ name: "default", key: KEY_A }]);
+  });
+
+  it.each([
+    ["instances: [{ip: 10.0.0.1}]", "i.yaml: instances[0].name: required"],
+    ["instances: [{name: a}]", "i.yaml: instances[0]: needs ip"],
+    ["instances: [{name: a, ip: 10.0.0.300}]", 'instances[0].ip: "10.0.0.300" is not an IP address'],
+    ["instances: [{name: a, ip: 10.0.0.1, colour: red}]", "instances[0].colour: unknown key"],
+    ["instances: [{name: a, ip: 10.0.0.1}, {name: a, ip: 10.0.0.2}]", 'instances[1].name: "a" is used twice'],
+    ["instances: [{name: a, ip: 10.0.0.1, password-hash: hunter2}]", "password-hash: not a crypt hash"],
+    ["instances: [{name: a, ip: 10.0.0.1, ssh-keys: [nope]}]", "ssh-keys.default: not an OpenSSH public key"],
+    ["instances: {a: 1}", 'expected a top-level "instances:" list'],
+    ["instances: [\n  - {name: a", "i.yaml: not valid YAML"],
+  ])("refuses %j with one clear line", (text, message) => {
+    expect(() => parseInstancesYaml("i.yaml", text)).toThrow(message);
+  });
+});
