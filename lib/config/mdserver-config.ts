@@ -69,12 +69,8 @@ export function isSshPublicKey(text: string): boolean {
 
 /** Parses the INI text of mdserver.conf; throws ConfigError naming file, section and key. */
 export function parseMdserverConfig(file: string, text: string): MdserverConfig {
-  let raw: Record<string, unknown>;
-  try {
-    raw = parseIni(text);
-  } catch (err) {
-    throw new ConfigError(`${file}: not valid INI: ${String(err)}`);
-  }
+  checkLines(file, text);
+  const raw: Record<string, unknown> = parseIni(text);
   const known = new Set(["mdserver", "public-keys"]);
   for (const [name, value] of Object.entries(raw)) {
     if (typeof value !== "object" || value === null || Array.isArray(value)) {
@@ -102,6 +98,26 @@ export function parseMdserverConfig(file: string, text: string): MdserverConfig 
   }
   const userdataDir = server["userdata-dir"] ?? `${server["md-base"].replace(/\/+$/, "")}/userdata`;
   return { file, server, publicKeys, userdataDir };
+}
+
+/** The ini package accepts almost anything; name the first line that is not INI. */
+function checkLines(file: string, text: string): void {
+  text.split(/\r?\n/).forEach((line, i) => {
+    const t = line.trim();
+    if (t === "" || t.startsWith("#") || t.startsWith(";")) return;
+    const where = `${file}: line ${i + 1}`;
+    if (t.startsWith("[")) {
+      const m = /^\[([^\]]*)\]$/.exec(t);
+      if (!m) throw new ConfigError(`${where}: "${t}" is not a [section] header`);
+      if (!["mdserver", "public-keys"].includes(m[1] as string)) {
+        throw new ConfigError(
+          `${where}: [${m[1]}]: unknown section (known: mdserver, public-keys)`,
+        );
+      }
+    } else if (!t.includes("=") || t.startsWith("=")) {
+      throw new ConfigError(`${where}: "${t}" is not "key = value"`);
+    }
+  });
 }
 
 function sectionOf(raw: Record<string, unknown>, name: string): Record<string, unknown> {

@@ -7,7 +7,8 @@ import { instanceFromDomainXml, renderMetadataElement } from "../../lib/inventor
 import { parseInstancesYaml } from "../../lib/inventory/yaml-source.js";
 import { instance, KEY_A } from "../helpers/app-fixture.js";
 
-const fixture = (name: string) => readFileSync(resolve(import.meta.dirname, "../fixtures", name), "utf8");
+const fixture = (name: string) =>
+  readFileSync(resolve(import.meta.dirname, "../fixtures", name), "utf8");
 
 describe("libvirt domain metadata", () => {
   it("reads a real `virsh dumpxml` with our element next to someone else's", () => {
@@ -63,7 +64,9 @@ describe("libvirt events", () => {
       detail: "Undefined Removed",
     });
     expect(
-      parseEventLine("2026-11-23 11:54:54.948+0000: event 'metadata-change' for domain 'it's': type element, uri x"),
+      parseEventLine(
+        "2026-11-23 11:54:54.948+0000: event 'metadata-change' for domain 'it's': type element, uri x",
+      ),
     ).toMatchObject({ kind: "metadata-change", domain: "it's" });
     expect(parseEventLine("events received: 3")).toBeUndefined();
   });
@@ -104,7 +107,12 @@ describe("instances YAML", () => {
       "i.yaml",
       `instances:\n  - name: a\n    ip: 10.0.0.9\n    mac: 52-54-00-AA-BB-CC\n    ssh-keys: ["${KEY_A}"]\n`,
     );
-    expect(a).toMatchObject({ name: "a", addresses: ["10.0.0.9"], macs: ["52:54:00:aa:bb:cc"], source: "file" });
+    expect(a).toMatchObject({
+      name: "a",
+      addresses: ["10.0.0.9"],
+      macs: ["52:54:00:aa:bb:cc"],
+      source: "file",
+    });
     expect(a?.instanceId).toMatch(/^i-[0-9a-f]{17}$/);
     expect(a?.sshKeys).toEqual([{ name: "default", key: KEY_A }]);
   });
@@ -112,11 +120,23 @@ describe("instances YAML", () => {
   it.each([
     ["instances: [{ip: 10.0.0.1}]", "i.yaml: instances[0].name: required"],
     ["instances: [{name: a}]", "i.yaml: instances[0]: needs ip"],
-    ["instances: [{name: a, ip: 10.0.0.300}]", 'instances[0].ip: "10.0.0.300" is not an IP address'],
+    [
+      "instances: [{name: a, ip: 10.0.0.300}]",
+      'instances[0].ip: "10.0.0.300" is not an IP address',
+    ],
     ["instances: [{name: a, ip: 10.0.0.1, colour: red}]", "instances[0].colour: unknown key"],
-    ["instances: [{name: a, ip: 10.0.0.1}, {name: a, ip: 10.0.0.2}]", 'instances[1].name: "a" is used twice'],
-    ["instances: [{name: a, ip: 10.0.0.1, password-hash: hunter2}]", "password-hash: not a crypt hash"],
-    ["instances: [{name: a, ip: 10.0.0.1, ssh-keys: [nope]}]", "ssh-keys.default: not an OpenSSH public key"],
+    [
+      "instances: [{name: a, ip: 10.0.0.1}, {name: a, ip: 10.0.0.2}]",
+      'instances[1].name: "a" is used twice',
+    ],
+    [
+      "instances: [{name: a, ip: 10.0.0.1, password-hash: hunter2}]",
+      "password-hash: not a crypt hash",
+    ],
+    [
+      "instances: [{name: a, ip: 10.0.0.1, ssh-keys: [nope]}]",
+      "ssh-keys.default: not an OpenSSH public key",
+    ],
     ["instances: {a: 1}", 'expected a top-level "instances:" list'],
     ["instances: [\n  - {name: a", "i.yaml: not valid YAML"],
   ])("refuses %j with one clear line", (text, message) => {

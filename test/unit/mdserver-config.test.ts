@@ -41,16 +41,27 @@ describe("mdserver.conf", () => {
   });
 
   it.each([
-    ["[mdserver]\nprot = 80\n", /^\/etc\/mdserver\/mdserver.conf: \[mdserver\] prot: unknown key \(known: /],
-    ["[mdserver]\nport = eighty\n", 'mdserver.conf: [mdserver] port: "eighty" is not a whole number'],
+    [
+      "[mdserver]\nprot = 80\n",
+      /^\/etc\/mdserver\/mdserver.conf: \[mdserver\] prot: unknown key \(known: /,
+    ],
+    [
+      "[mdserver]\nport = eighty\n",
+      'mdserver.conf: [mdserver] port: "eighty" is not a whole number',
+    ],
     ["[mdserver]\nport = 70000\n", "[mdserver] port: 70000 is outside 1..65535"],
-    ["[mdserver]\nlisten = 169.254.169.2545\n", '[mdserver] listen: "169.254.169.2545" is not an IP address'],
+    [
+      "[mdserver]\nlisten = 169.254.169.2545\n",
+      '[mdserver] listen: "169.254.169.2545" is not an IP address',
+    ],
     ["[mdserver]\nimdsv2 = maybe\n", '[mdserver] imdsv2: "maybe" is not one of optional, required'],
     ["[mdserver]\nssh-pwauth = perhaps\n", '[mdserver] ssh-pwauth: "perhaps" is not yes/no'],
     ["[mdserver]\naccount-id = 12\n", '[mdserver] account-id: "12" is not 12 digits'],
     ["[mdserver]\nport[] = 1\n", "[mdserver] port: expected a single value"],
     ["port = 80\n", "port: every key must be inside [mdserver] or [public-keys]"],
-    ["[server]\nport = 80\n", "[server]: unknown section"],
+    ["[server]\nport = 80\n", "mdserver.conf: line 1: [server]: unknown section"],
+    ["[a.b]\nport = 80\n", "line 1: [a.b]: unknown section"],
+    ["[mdserver]\njust words\n", 'mdserver.conf: line 2: "just words" is not "key = value"'],
     ["[public-keys]\nbob = not a key\n", "[public-keys] bob: not an OpenSSH public key"],
   ])("refuses %j with one line naming file, section and key", (text, message) => {
     let error: Error | undefined;

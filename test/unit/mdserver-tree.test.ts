@@ -29,7 +29,9 @@ describe("the EC2 metadata tree", () => {
     const seen = await crawl(req, "/2021-03-23/meta-data/");
     expect(seen).toContain("/2021-03-23/meta-data/public-keys/0/openssh-key");
     expect(seen).toContain("/2021-03-23/meta-data/placement/availability-zone");
-    expect(seen).toContain("/2021-03-23/meta-data/network/interfaces/macs/52:54:00:00:00:05/local-ipv4s");
+    expect(seen).toContain(
+      "/2021-03-23/meta-data/network/interfaces/macs/52:54:00:00:00:05/local-ipv4s",
+    );
     for (const path of seen.filter((p) => !p.endsWith("/"))) {
       expect((await req(path)).body, path).not.toMatch(/\n$/);
     }
@@ -65,7 +67,11 @@ describe("the EC2 metadata tree", () => {
 
   it("answers unknown paths and versions with a plain-text 404", async () => {
     const { req } = testApp();
-    for (const p of ["/latest/meta-data/nope", "/1999-01-01/meta-data/", "/latest/meta-data/public-keys/7/"]) {
+    for (const p of [
+      "/latest/meta-data/nope",
+      "/1999-01-01/meta-data/",
+      "/latest/meta-data/public-keys/7/",
+    ]) {
       const r = await req(p);
       expect(r).toMatchObject({ status: 404, body: "Not Found" });
       expect(r.headers.get("content-type")).toMatch(/^text\/plain/);
@@ -100,7 +106,12 @@ describe("the EC2 metadata tree", () => {
   });
 
   it("serves nobody from an address two instances claim", async () => {
-    const { req } = testApp({ instances: [instance(), instance({ name: "twin", uuid: "11111111-2222-3333-4444-555555555555" })] });
+    const { req } = testApp({
+      instances: [
+        instance(),
+        instance({ name: "twin", uuid: "11111111-2222-3333-4444-555555555555" }),
+      ],
+    });
     expect((await req("/latest/meta-data/instance-id")).status).toBe(404);
   });
 

@@ -4,7 +4,9 @@ import { instance, KEY_A, testApp } from "../helpers/app-fixture.js";
 
 describe("user-data", () => {
   it("makes a #cloud-config from the instance record and config", async () => {
-    const { req } = testApp({ conf: "[mdserver]\npassword = s3cret\ndomain = lab.example\nssh-pwauth = no\n" });
+    const { req } = testApp({
+      conf: "[mdserver]\npassword = s3cret\ndomain = lab.example\nssh-pwauth = no\n",
+    });
     const r = await req("/2021-03-23/user-data");
     expect(r.body.startsWith("#cloud-config\n")).toBe(true);
     const cfg = yaml.load(r.body) as Record<string, unknown>;
@@ -36,12 +38,18 @@ describe("user-data", () => {
   });
 
   it("serves overrides verbatim: record, then domain name, then MAC, then default", async () => {
-    const files = { "/ud/web1": "by-name", "/ud/52:54:00:00:00:05": "by-mac", "/ud/default": "default" };
+    const files = {
+      "/ud/web1": "by-name",
+      "/ud/52:54:00:00:00:05": "by-mac",
+      "/ud/default": "default",
+    };
     const get = async (inst = instance(), f: Record<string, string> = files) =>
       (await testApp({ instances: [inst], files: f }).req("/latest/user-data")).body;
     expect(await get(instance({ userData: "#!/bin/sh\nrecord\n" }))).toBe("#!/bin/sh\nrecord\n");
     expect(await get()).toBe("by-name");
-    expect(await get(instance(), { "/ud/52-54-00-00-00-05": "dashed", "/ud/default": "default" })).toBe("dashed");
+    expect(
+      await get(instance(), { "/ud/52-54-00-00-00-05": "dashed", "/ud/default": "default" }),
+    ).toBe("dashed");
     expect(await get(instance(), { "/ud/default": "default" })).toBe("default");
   });
 

@@ -1,13 +1,16 @@
 import { describe, expect, it } from "vitest";
+import { CommandError } from "../../lib/errors.js";
 import { cmd, formatCommand, LOCAL, parseTarget, wrapForTarget } from "../../lib/exec/command.js";
 import { DryRunRunner, ExecRunner, RecordingRunner } from "../../lib/exec/runner.js";
-import { CommandError } from "../../lib/errors.js";
 
 describe("command targets", () => {
   it("parses local, netns: and ssh: targets and refuses others", () => {
     expect(parseTarget("local")).toEqual(LOCAL);
     expect(parseTarget("netns:host1")).toEqual({ kind: "netns", name: "host1" });
-    expect(parseTarget("ssh:root@192.0.2.10")).toEqual({ kind: "ssh", destination: "root@192.0.2.10" });
+    expect(parseTarget("ssh:root@192.0.2.10")).toEqual({
+      kind: "ssh",
+      destination: "root@192.0.2.10",
+    });
     expect(parseTarget("netns:")).toBeUndefined();
     expect(parseTarget("netns:a b")).toBeUndefined();
     expect(parseTarget("docker:x")).toBeUndefined();
@@ -34,12 +37,16 @@ describe("runners", () => {
     expect((await r.run(cmd("printf", ["%s", "hi"]))).stdout).toBe("hi");
     const err = await r.run(cmd("ls", ["/no/such/path"])).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CommandError);
-    expect((err as CommandError).message).toMatch(/^ls \/no\/such\/path failed \(exit 2\): .*No such file/);
+    expect((err as CommandError).message).toMatch(
+      /^ls \/no\/such\/path failed \(exit 2\): .*No such file/,
+    );
     expect((await r.probe(cmd("false", []))).exitCode).toBe(1);
   });
 
   it("ExecRunner names a missing program in one line", async () => {
-    const err = await new ExecRunner(LOCAL).run(cmd("no-such-tool-xyz", [])).catch((e: unknown) => e);
+    const err = await new ExecRunner(LOCAL)
+      .run(cmd("no-such-tool-xyz", []))
+      .catch((e: unknown) => e);
     expect((err as CommandError).message).toMatch(/^no-such-tool-xyz failed: .*ENOENT/);
   });
 

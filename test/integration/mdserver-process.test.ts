@@ -1,0 +1,143 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { inNsAsync, MdNetwork } from "../helpers/md-netns.js";
+import { MdserverProcess, runMdserver } from "../helpers/mdserver-process.js";
+
+const net = new MdNetwork();
+const dir = mkdtempSync(join(tmpdir(), "mdserver-proc-"));
+const conf = join(dir, "mdserver.conf");
+const instances = join(dir, "instances.yaml");
+let vm = "";
+
+async function get(
+  path: string,
+  headers: string[] = [],
+  method = "GET",
+): Promise<[number, string]> {
+  const h = headers.flatMap((x) => ["-H", x]);
+  const out = await inNsAsync(vm, "curl", [
+    "-s",
+    "-m",
+    "3",
+    "-X",
+    method,
+    ...h,
+    "-w",
+    "\n%{http_code}",
+    `http://169.254.169.254${path}`,
+  ]);
+  const i = out.lastIndexOf("\n");
+  return [Number(out.slice(i + 1)), out.slice(0, i)];
+}
+
+beforeAll(() => {
+  net.create();
+  vm = net.addVm("10.10.10.31");
+});
+
+afterAll(() => {
+  net.destroy();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("mdserver refuses bad configuration at start with one line", () => {
+  it.each([
+    [
+      "[mdserver]\nprot = 80\n",
+      `mdserver: ${conf}: [mdserver] prot: unknown key (known: listen, port,`,
+    ],
+    ["[mdserver]\nport = 0\n", `mdserver: ${conf}: [mdserver] port: 0 is outside 1..65535`],
+    ["[mdserver\nport = 80\n", `mdserver: ${conf}: line 1: "[mdserver" is not a [section] header`],
+    [
+      "[mdserver]\ninstances-file = /no/such.yaml\n",
+      "mdserver: /no/such.yaml: cannot read (ENOENT)",
+    ],
+  ])("%j", async (text, message) => {
+    writeFileSync(conf, text);
+    const r = await runMdserver(["--config", conf], net.server);
+    expect(r.code).toBe(1);
+    expect(r.stderr.startsWith(message) || r.stderr.includes(message)).toBe(true);
+  });
+
+  it("names a missing config file the admin asked for", async () => {
+    const r = await runMdserver(["--config", join(dir, "absent.conf")], net.server);
+    expect(r).toEqual({
+      code: 1,
+      stderr: `mdserver: ${join(dir, "absent.conf")}: cannot read (ENOENT)\n`,
+    });
+  });
+
+  it("says in one line that the listen address is on no interface", async () => {
+    writeFileSync(conf, "[mdserver]\nlibvirt = no\nlisten = 169.254.169.254, 10.99.99.99\n");
+    const r = await runMdserver(["--config", conf], net.server);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      "mdserver: cannot listen on 10.99.99.99:80: the address is on no interface (add it, e.g. ip addr add 10.99.99.99/32 dev <bridge>)\n",
+    );
+  });
+
+  it("checks a configuration without serving (--check)", async () => {
+    writeFileSync(conf, "[mdserver]\nport = 8080\n");
+    expect(await runMdserver(["--config", conf, "--check"])).toEqual({ code: 0, stderr: "" });
+  });
+});
+
+describe("a running mdserver", () => {
+  const server = new MdserverProcess(net.server, conf);
+  const yaml = (host: string) =>
+    `instances:\n  - {name: vm31, ip: 10.10.10.31, hostname: ${host}}\n`;
+
+  beforeAll(async () => {
+    writeFileSync(instances, yaml("first"));
+    writeFileSync(conf, `[mdserver]\nlibvirt = no\ninstances-file = ${instances}\n`);
+    await server.start();
+  });
+
+  afterAll(() => server.stop());
+
+  it("reloads config and instances on SIGHUP", async () => {
+    expect(await get("/latest/meta-data/local-hostname")).toEqual([200, "first"]);
+    writeFileSync(instances, yaml("second"));
+    writeFileSync(
+      conf,
+      `[mdserver]\nlibvirt = no\ninstances-file = ${instances}\nregion = eu-lab-1\n`,
+    );
+    server.signal("SIGHUP");
+    await server.waitFor((l) => l.msg === "configuration reloaded");
+    expect(await get("/latest/meta-data/local-hostname")).toEqual([200, "second"]);
+    expect(await get("/latest/meta-data/placement/region")).toEqual([200, "eu-lab-1"]);
+  });
+
+  it("refuses a bad reload and keeps serving the previous configuration", async () => {
+    writeFileSync(
+      conf,
+      `[mdserver]\nlibvirt = no\ninstances-file = ${instances}\nregion = \nbogus = 1\n`,
+    );
+    writeFileSync(instances, yaml("third"));
+    server.signal("SIGHUP");
+    const line = await server.waitFor((l) => l.msg.startsWith("reload refused"));
+    expect(line.error).toBe(
+      `${conf}: [mdserver] bogus: unknown key (known: ${String(line.error).split("(known: ")[1]}`,
+    );
+    expect(await get("/latest/meta-data/local-hostname")).toEqual([200, "second"]);
+    expect(await get("/latest/meta-data/placement/region")).toEqual([200, "eu-lab-1"]);
+  });
+
+  it("answers odd requests with 4xx and stays up", async () => {
+    expect(
+      (await get("/latest/api/token", ["X-aws-ec2-metadata-token-ttl-seconds: 99999"], "PUT"))[0],
+    ).toBe(400);
+    expect(
+      (await get("/latest/api/token", ["X-aws-ec2-metadata-token-ttl-seconds: x"], "PUT"))[0],
+    ).toBe(400);
+    expect((await get("/latest/api/token", [], "PUT"))[0]).toBe(400);
+    expect((await get(`/latest/meta-data/${"x".repeat(5000)}`))[0]).toBe(414);
+    expect((await get(`/latest/meta-data/${"x".repeat(20000)}`))[0]).toBe(431);
+    expect((await get("/latest/meta-data/%00%2e%2e/"))[0]).toBe(404);
+    expect((await get("/latest/meta-data/", ["X-aws-ec2-metadata-token: \u00ff"]))[0]).toBe(401);
+    expect((await get("/../../etc/passwd"))[0]).toBe(404);
+    expect(await get("/latest/meta-data/local-hostname")).toEqual([200, "second"]);
+  });
+});
