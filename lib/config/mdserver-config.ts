@@ -71,15 +71,11 @@ export function isSshPublicKey(text: string): boolean {
 export function parseMdserverConfig(file: string, text: string): MdserverConfig {
   checkLines(file, text);
   const raw: Record<string, unknown> = parseIni(text);
-  const known = new Set(["mdserver", "public-keys"]);
   for (const [name, value] of Object.entries(raw)) {
     if (typeof value !== "object" || value === null || Array.isArray(value)) {
       throw new ConfigError(
         `${file}: ${name}: every key must be inside [mdserver] or [public-keys]`,
       );
-    }
-    if (!known.has(name)) {
-      throw new ConfigError(`${file}: [${name}]: unknown section (known: mdserver, public-keys)`);
     }
   }
   const server = parseSection(file, "mdserver", sectionOf(raw, "mdserver"), MDSERVER_KEYS);
