@@ -6,7 +6,8 @@ import { createApp } from "../../mdserver/app.js";
 import { createContext } from "../../mdserver/context.js";
 import { TokenIssuer } from "../../mdserver/tokens.js";
 
-export const KEY_A = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa alice";
+export const KEY_A =
+  "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa alice";
 export const KEY_B = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQCbbbbbbbbbbbbbbbbbbb bob";
 
 export function instance(over: Partial<Instance> = {}): Instance {
@@ -46,7 +47,9 @@ export function testApp(
 ) {
   const inventory = new Inventory();
   for (const i of opts.instances ?? [instance()]) inventory.upsert(i);
-  let context = createContext(parseMdserverConfig("test.conf", opts.conf ?? "[mdserver]\nuserdata-dir = /ud\n"));
+  let context = createContext(
+    parseMdserverConfig("test.conf", opts.conf ?? "[mdserver]\nuserdata-dir = /ud\n"),
+  );
   const app = createApp({
     inventory,
     context: () => context,
