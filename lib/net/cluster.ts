@@ -1,0 +1,113 @@
+import yaml from "js-yaml";
+import { ConfigError } from "../errors.js";
+import { parseTarget, type Target } from "../exec/command.js";
+import { parseIpv4 } from "./ipv4.js";
+
+export interface HostSpec {
+  name: string;
+  /** LAN address: the router's next hop for this host's VMs. */
+  address: string;
+  /** LAN interface name. */
+  lan: string;
+  target: Target;
+  libvirt: string;
+}
+
+export interface RouterSpec {
+  name: string;
+  address: string;
+  lan: string;
+  uplink: string;
+  target: Target;
+}
+
+export interface Cluster {
+  hosts: HostSpec[];
+  router: RouterSpec;
+}
+
+type Obj = Record<string, unknown>;
+
+const IFNAME = /^[A-Za-z0-9_.@-]{1,15}$/;
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+
+/** Parses cluster.yaml; every error is one line naming the file and the key. */
+export function parseCluster(text: string, file: string): Cluster {
+  let doc: unknown;
+  try {
+    doc = yaml.load(text);
+  } catch (err) {
+    const first = (err as Error).message.split("\n")[0] ?? "";
+    throw new ConfigError(`${file}: not valid YAML: ${first}`);
+  }
+  const fail = (key: string, why: string): never => {
+    throw new ConfigError(`${file}: ${key}: ${why}`);
+  };
+  if (!isObj(doc)) return fail("(top)", "expected a mapping with hosts and router");
+  unknownKeys(doc, ["hosts", "router"], "", fail);
+  if (!Array.isArray(doc.hosts) || doc.hosts.length === 0)
+    return fail("hosts", "expected a non-empty list");
+  const hosts = doc.hosts.map((h: unknown, i: number): HostSpec => {
+    const key = `hosts[${i}]`;
+    if (!isObj(h)) return fail(key, "expected a mapping");
+    unknownKeys(h, ["name", "address", "lan", "target", "libvirt"], key, fail);
+    return {
+      name: str(h, "name", key, fail, NAME),
+      address: addr(h, key, fail),
+      lan: str(h, "lan", key, fail, IFNAME),
+      target: target(h, key, fail),
+      libvirt: h.libvirt === undefined ? "qemu:///system" : str(h, "libvirt", key, fail),
+    };
+  });
+  if (!isObj(doc.router)) return fail("router", "expected a mapping");
+  const r = doc.router;
+  unknownKeys(r, ["name", "address", "lan", "uplink", "target"], "router", fail);
+  const router: RouterSpec = {
+    name: str(r, "name", "router", fail, NAME),
+    address: addr(r, "router", fail),
+    lan: str(r, "lan", "router", fail, IFNAME),
+    uplink: str(r, "uplink", "router", fail, IFNAME),
+    target: target(r, "router", fail),
+  };
+  const names = new Set<string>();
+  const addresses = new Set<string>([router.address]);
+  hosts.forEach((h, i) => {
+    if (names.has(h.name) || h.name === router.name)
+      fail(`hosts[${i}].name`, `duplicate name ${h.name}`);
+    if (addresses.has(h.address)) fail(`hosts[${i}].address`, `duplicate address ${h.address}`);
+    names.add(h.name);
+    addresses.add(h.address);
+  });
+  return { hosts, router };
+}
+
+type Fail = (key: string, why: string) => never;
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function unknownKeys(o: Obj, allowed: string[], prefix: string, fail: Fail): void {
+  for (const k of Object.keys(o))
+    if (!allowed.includes(k)) fail(prefix ? `${prefix}.${k}` : k, "unknown key");
+}
+
+function str(o: Obj, k: string, prefix: string, fail: Fail, pattern?: RegExp): string {
+  const v = o[k];
+  if (typeof v !== "string" || v === "") return fail(`${prefix}.${k}`, "required string");
+  if (pattern && !pattern.test(v)) return fail(`${prefix}.${k}`, `invalid value "${v}"`);
+  return v;
+}
+
+function addr(o: Obj, prefix: string, fail: Fail): string {
+  const v = str(o, "address", prefix, fail);
+  if (parseIpv4(v) === undefined) fail(`${prefix}.address`, `"${v}" is not an IPv4 address`);
+  return v;
+}
+
+function target(o: Obj, prefix: string, fail: Fail): Target {
+  const v = o.target === undefined ? "local" : str(o, "target", prefix, fail);
+  const t = parseTarget(v);
+  if (!t) return fail(`${prefix}.target`, `"${v}" must be local, netns:NAME or ssh:root@host`);
+  return t;
+}

@@ -1,0 +1,177 @@
+import { AppError } from "../errors.js";
+import type { Command } from "../exec/command.js";
+import type { HostSpec } from "./cluster.js";
+import { parseCidr } from "./ipv4.js";
+import type { MachineState } from "./machine-state.js";
+import type { Network, Port } from "./model.js";
+import { BRIDGE_ALIAS, METADATA_IP, PROTO } from "./names.js";
+import {
+  type Item,
+  ip,
+  type RouteSpec,
+  routeItem,
+  type Step,
+  staleRoutes,
+  steps,
+  sysctlItem,
+} from "./plan-items.js";
+
+export interface HostDesired {
+  host: HostSpec;
+  routerAddress: string;
+  networks: Network[];
+  /** Ports on this host. */
+  ports: Port[];
+}
+
+/** sysctl keys the host planner compares (read them before planning). */
+export function hostSysctlKeys(d: HostDesired): string[] {
+  const lan = d.host.lan;
+  return [
+    "net.ipv4.ip_forward",
+    ...["all", "default", lan].flatMap((i) => [
+      `net.ipv4.conf.${i}.rp_filter`,
+      `net.ipv4.conf.${i}.send_redirects`,
+    ]),
+    `net.ipv4.conf.${lan}.arp_ignore`,
+    `net.ipv4.conf.${lan}.arp_announce`,
+    ...d.networks.flatMap((n) => [
+      `net.ipv4.conf.${n.bridge}.proxy_arp`,
+      `net.ipv4.neigh.${n.bridge}.proxy_delay`,
+      `net.ipv4.conf.${n.bridge}.send_redirects`,
+    ]),
+  ];
+}
+
+/**
+ * Machine-wide settings. They are set while any network exists and deliberately left in place
+ * when the last one goes: other services on the host may rely on forwarding by then.
+ */
+function machineItems(d: HostDesired, cur: MachineState): Item[] {
+  if (d.networks.length === 0) return [];
+  const lan = d.host.lan;
+  const s = (k: string, v: string) => sysctlItem(cur, undefined, k, v);
+  return [
+    s("net.ipv4.ip_forward", "1"),
+    // Loose: VM sources arrive on bridges while their /24 is reached via the LAN (pitfall 11).
+    ...["all", "default", lan].map((i) => s(`net.ipv4.conf.${i}.rp_filter`, "2")),
+    // The effective value is all OR interface, so all three must be 0 (pitfall 8).
+    ...["all", "default", lan].map((i) => s(`net.ipv4.conf.${i}.send_redirects`, "0")),
+    // Every host has the same bridge address and 169.254.169.254: only answer ARP for
+    // addresses on the LAN interface itself (pitfall 6).
+    s(`net.ipv4.conf.${lan}.arp_ignore`, "1"),
+    s(`net.ipv4.conf.${lan}.arp_announce`, "2"),
+  ];
+}
+
+export function hostRouteSpecs(d: HostDesired, n: Network): RouteSpec[] {
+  const via = { gateway: d.routerAddress, dev: d.host.lan };
+  return [
+    { table: n.table, type: "unicast", dst: n.subnet, ...via },
+    { table: n.table, type: "unicast", dst: "default", ...via },
+    // A /32 per local VM: without it proxy ARP answers for local VMs too and same-host
+    // traffic hairpins through the router (pitfall 3).
+    ...d.ports
+      .filter((p) => p.network === n.name)
+      .map(
+        (p): RouteSpec => ({
+          table: n.table,
+          type: "unicast",
+          dst: `${p.ip}/32`,
+          dev: n.bridge,
+          scope: "link",
+        }),
+      ),
+  ];
+}
+
+function ruleArgs(r: { pref: number; iif: string | undefined; table: number }): string[] {
+  return [
+    "pref",
+    String(r.pref),
+    ...(r.iif ? ["iif", r.iif] : []),
+    "lookup",
+    String(r.table),
+    "protocol",
+    String(PROTO),
+  ];
+}
+
+export function networkItems(d: HostDesired, n: Network, cur: MachineState): Item[] {
+  const link = cur.links.find((l) => l.name === n.bridge);
+  if (link && link.alias !== BRIDGE_ALIAS)
+    throw new AppError("CONFLICT", `${d.host.name}: ${n.bridge} exists and was not made by vmctl`);
+  const prefix = parseCidr(n.subnet)?.prefix ?? 24;
+  const has = (dev: string, cidr: string) =>
+    cur.addrs.some((a) => a.dev === dev && a.cidr === cidr);
+  const addr = (cidr: string): Item => ({
+    network: n.name,
+    what: `address ${cidr} on ${n.bridge}`,
+    present: has(n.bridge, cidr),
+    command: ip("addr", "replace", cidr, "dev", n.bridge),
+    undo: ip("addr", "del", cidr, "dev", n.bridge),
+  });
+  const rule = { pref: n.rulePref, iif: n.bridge, table: n.table };
+  const s = (k: string, v: string) => sysctlItem(cur, n.name, k, v);
+  return [
+    {
+      network: n.name,
+      what: `bridge ${n.bridge}`,
+      present: link !== undefined,
+      command: ip("link", "add", n.bridge, "type", "bridge"),
+      undo: ip("link", "del", n.bridge),
+    },
+    {
+      network: n.name,
+      what: `bridge ${n.bridge} address ${n.mac}, up`,
+      present: link !== undefined && link.mac === n.mac && link.up,
+      command: ip("link", "set", "dev", n.bridge, "address", n.mac, "alias", BRIDGE_ALIAS, "up"),
+    },
+    s(`net.ipv4.conf.${n.bridge}.proxy_arp`, "1"),
+    // The kernel delays proxied ARP replies by up to 0.8 s by default (pitfall 4).
+    s(`net.ipv4.neigh.${n.bridge}.proxy_delay`, "0"),
+    s(`net.ipv4.conf.${n.bridge}.send_redirects`, "0"),
+    addr(`${n.bridgeIp}/${prefix}`),
+    addr(`${METADATA_IP}/32`),
+    ...hostRouteSpecs(d, n).map((spec) => routeItem(cur, n.name, spec)),
+    {
+      network: n.name,
+      what: `rule ${ruleArgs(rule).join(" ")}`,
+      present: cur.rules.some(
+        (r) =>
+          r.pref === rule.pref && r.iif === rule.iif && r.table === rule.table && r.proto === PROTO,
+      ),
+      command: ip("rule", "add", ...ruleArgs(rule)),
+      undo: ip("rule", "del", ...ruleArgs(rule)),
+    },
+  ];
+}
+
+export function hostItems(d: HostDesired, cur: MachineState): Item[] {
+  return [...machineItems(d, cur), ...d.networks.flatMap((n) => networkItems(d, n, cur))];
+}
+
+/** Everything vmctl made on this host that the store no longer wants: rules, routes, bridges. */
+function hostRemovals(d: HostDesired, cur: MachineState): Command[] {
+  const wantedRules = d.networks.map((n) => ({ pref: n.rulePref, iif: n.bridge, table: n.table }));
+  const rules = cur.rules
+    .filter(
+      (r) =>
+        r.proto === PROTO &&
+        !wantedRules.some((w) => w.pref === r.pref && w.iif === r.iif && w.table === r.table),
+    )
+    .map((r) => ip("rule", "del", ...ruleArgs(r)));
+  const routes = staleRoutes(
+    cur,
+    d.networks.flatMap((n) => hostRouteSpecs(d, n)),
+  );
+  const bridges = cur.links
+    .filter((l) => l.alias === BRIDGE_ALIAS && !d.networks.some((n) => n.bridge === l.name))
+    .map((l) => ip("link", "del", l.name));
+  return [...rules, ...routes, ...bridges];
+}
+
+/** plan(desired, current): the commands that bring the host to the desired state, nothing more. */
+export function planHost(d: HostDesired, cur: MachineState): Step[] {
+  return steps(hostRemovals(d, cur), hostItems(d, cur));
+}

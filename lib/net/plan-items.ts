@@ -1,0 +1,126 @@
+import { type Command, cmd } from "../exec/command.js";
+import type { MachineState, RouteState } from "./machine-state.js";
+import { PROTO } from "./names.js";
+
+/**
+ * One thing a machine should have. `present` says whether it is there now; `command` adds it;
+ * `undo` reverses that command when a later one fails (rollback). `net show` prints items,
+ * the planners turn the absent ones into commands.
+ */
+export interface Item {
+  /** The network it belongs to; undefined for machine-wide settings. */
+  network: string | undefined;
+  what: string;
+  present: boolean;
+  command: Command;
+  undo?: Command;
+}
+
+export interface Step {
+  command: Command;
+  undo?: Command;
+}
+
+export const MAIN_TABLE = 254;
+
+export function steps(removals: Command[], items: Item[]): Step[] {
+  return [
+    ...removals.map((command) => ({ command })),
+    ...items
+      .filter((i) => !i.present)
+      .map((i) => (i.undo ? { command: i.command, undo: i.undo } : { command: i.command })),
+  ];
+}
+
+export function ip(...args: string[]): Command {
+  return cmd("ip", args, true);
+}
+
+export function sysctlItem(
+  cur: MachineState,
+  network: string | undefined,
+  key: string,
+  value: string,
+): Item {
+  const old = cur.sysctls[key];
+  const item: Item = {
+    network,
+    what: `sysctl ${key}=${value}`,
+    present: old === value,
+    command: cmd("sysctl", ["-w", `${key}=${value}`], true),
+  };
+  if (old !== undefined) item.undo = cmd("sysctl", ["-w", `${key}=${old}`], true);
+  return item;
+}
+
+export interface RouteSpec {
+  table: number;
+  type: "unicast" | "unreachable";
+  dst: string;
+  gateway?: string;
+  dev?: string;
+  scope?: "link";
+}
+
+function tableArgs(table: number): string[] {
+  return table === MAIN_TABLE ? [] : ["table", String(table)];
+}
+
+function typeArgs(type: string): string[] {
+  return type === "unicast" ? [] : [type];
+}
+
+/** Host routes are written without /32, as `ip` prints them. */
+function dstArg(dst: string): string {
+  return dst.endsWith("/32") ? dst.slice(0, -3) : dst;
+}
+
+export function routeMatches(r: RouteState, spec: RouteSpec): boolean {
+  return r.table === spec.table && r.type === spec.type && r.dst === spec.dst;
+}
+
+export function routeItem(cur: MachineState, network: string | undefined, spec: RouteSpec): Item {
+  const args = [
+    ...typeArgs(spec.type),
+    dstArg(spec.dst),
+    ...(spec.gateway ? ["via", spec.gateway] : []),
+    ...(spec.dev ? ["dev", spec.dev] : []),
+    ...tableArgs(spec.table),
+    "proto",
+    String(PROTO),
+    ...(spec.scope ? ["scope", spec.scope] : []),
+  ];
+  const present = cur.routes.some(
+    (r) =>
+      routeMatches(r, spec) &&
+      r.proto === PROTO &&
+      r.gateway === spec.gateway &&
+      (spec.dev === undefined || r.dev === spec.dev),
+  );
+  return {
+    network,
+    what: `route ${args.join(" ")}`,
+    present,
+    command: ip("route", "replace", ...args),
+    undo: routeDel(spec),
+  };
+}
+
+export function routeDel(r: { table: number; type: string; dst: string }): Command {
+  return ip(
+    "route",
+    "del",
+    ...typeArgs(r.type),
+    dstArg(r.dst),
+    ...tableArgs(r.table),
+    "proto",
+    String(PROTO),
+  );
+}
+
+/** Our routes (proto PROTO) that no spec wants any more. Other routes are never touched. */
+export function staleRoutes(cur: MachineState, wanted: RouteSpec[]): Command[] {
+  return cur.routes
+    .filter((r) => r.proto === PROTO && !wanted.some((w) => routeMatches(r, w)))
+    .map(routeDel);
+}

@@ -1,0 +1,126 @@
+import { AppError } from "../errors.js";
+import { cmd } from "../exec/command.js";
+import type { Runner } from "../exec/runner.js";
+import { applySteps } from "./apply.js";
+import { type FabricContext, findHost } from "./fabric.js";
+import type { Network, Port } from "./model.js";
+import { PROTO } from "./names.js";
+import { checkPortAddress, findNetwork } from "./network.js";
+import { ip, type Step } from "./plan-items.js";
+import { preflight } from "./preflight.js";
+
+/** The VM's /32 on its host: `scope link` on the bridge, in the network's table. */
+function hostRoute(net: Network, addr: string): string[] {
+  return [
+    addr,
+    "dev",
+    net.bridge,
+    "table",
+    String(net.table),
+    "proto",
+    String(PROTO),
+    "scope",
+    "link",
+  ];
+}
+
+function routerRoute(ctx: FabricContext, port: Port): string[] {
+  const host = findHost(ctx.cluster, port.host);
+  return [port.ip, "via", host.address, "dev", ctx.cluster.router.lan, "proto", String(PROTO)];
+}
+
+async function requireBridge(runner: Runner, host: string, net: Network): Promise<void> {
+  const r = await runner.probe(cmd("ip", ["-json", "link", "show", "dev", net.bridge]));
+  if (r.exitCode !== 0)
+    throw new AppError(
+      "NOT_APPLIED",
+      `${host}: bridge ${net.bridge} missing; run: vmctl host apply ${host}`,
+    );
+}
+
+/**
+ * Plugs a VM interface into its network. The host /32 goes in BEFORE the port comes up:
+ * otherwise the bridge's proxy ARP answers for the new VM first and its local traffic
+ * hairpins through the router (pitfall 3).
+ */
+export async function attachPort(ctx: FabricContext, port: Port): Promise<Port> {
+  return ctx.store.update(async (data) => {
+    const net = findNetwork(data, port.network);
+    const host = findHost(ctx.cluster, port.host);
+    checkPortAddress(data, net, port.ip);
+    const hostRunner = ctx.runnerFor(host.target);
+    const routerRunner = ctx.runnerFor(ctx.cluster.router.target);
+    await preflight(hostRunner, host.name, ["ip"]);
+    await preflight(routerRunner, ctx.cluster.router.name, ["ip"]);
+    await requireBridge(hostRunner, host.name, net);
+    const hostSteps: Step[] = [
+      {
+        command: ip("route", "replace", ...hostRoute(net, port.ip)),
+        undo: ip("route", "del", ...hostRoute(net, port.ip)),
+      },
+      {
+        command: ip("link", "set", "dev", port.dev, "master", net.bridge),
+        undo: ip("link", "set", "dev", port.dev, "nomaster"),
+      },
+      { command: ip("link", "set", "dev", port.dev, "up") },
+    ];
+    const log = (m: string) => (line: string) => ctx.onCommand(`${m}: ${line}`);
+    await applySteps(hostRunner, host.name, hostSteps, log(host.name));
+    try {
+      const route = routerRoute(ctx, port);
+      await applySteps(
+        routerRunner,
+        ctx.cluster.router.name,
+        [{ command: ip("route", "replace", ...route) }],
+        log(ctx.cluster.router.name),
+      );
+    } catch (err) {
+      for (const s of hostSteps.slice(0, 2).reverse()) if (s.undo) await hostRunner.probe(s.undo);
+      throw err;
+    }
+    return { data: { ...data, ports: [...data.ports, port] }, result: port };
+  });
+}
+
+/** Deletions that find nothing to delete are fine: detach must work after a partial failure. */
+function gone(stderr: string): boolean {
+  return /No such process|Cannot find device|does not exist|No such file/.test(stderr);
+}
+
+/**
+ * Unplugs a VM address: the router's /32 first (senders get ICMP unreachable, not a black
+ * hole), then the host's /32 and the port, then a gratuitous ARP "ip is-at <bridge MAC>" so
+ * old neighbours on the bridge stop sending to the VM's MAC — without it a moved VM stays
+ * unreachable from them for ~35 s (pitfall 7).
+ */
+export async function detachPort(
+  ctx: FabricContext,
+  ref: { network: string; ip: string },
+): Promise<Port> {
+  return ctx.store.update(async (data) => {
+    const net = findNetwork(data, ref.network);
+    const port = data.ports.find((p) => p.network === ref.network && p.ip === ref.ip);
+    if (!port) throw new AppError("NOT_FOUND", `no port ${ref.ip} in network ${ref.network}`);
+    const host = findHost(ctx.cluster, port.host);
+    const hostRunner = ctx.runnerFor(host.target);
+    const routerRunner = ctx.runnerFor(ctx.cluster.router.target);
+    await preflight(hostRunner, host.name, ["ip", "arping"]);
+    await preflight(routerRunner, ctx.cluster.router.name, ["ip"]);
+    const run = async (runner: Runner, machine: string, args: string[]) => {
+      const r = await runner.probe(ip(...args));
+      if (r.exitCode !== 0 && !gone(r.stderr))
+        throw new AppError("APPLY", `${machine}: ip ${args.join(" ")} failed: ${r.stderr.trim()}`);
+      if (r.exitCode === 0) ctx.onCommand(`${machine}: ip ${args.join(" ")}`);
+    };
+    await run(routerRunner, ctx.cluster.router.name, ["route", "del", ...routerRoute(ctx, port)]);
+    await run(hostRunner, host.name, ["route", "del", ...hostRoute(net, port.ip)]);
+    await run(hostRunner, host.name, ["link", "set", "dev", port.dev, "nomaster"]);
+    const garp = ["-q", "-U", "-c1", "-w", "0.2", "-S", port.ip, "-i", net.bridge, port.ip];
+    // arping exits 1 when nobody replies, which is normal for an unsolicited ARP.
+    const r = await hostRunner.probe(cmd("arping", garp, true));
+    if (r.exitCode > 1)
+      throw new AppError("APPLY", `${host.name}: arping failed: ${r.stderr.trim()}`);
+    ctx.onCommand(`${host.name}: arping ${garp.join(" ")}`);
+    return { data: { ...data, ports: data.ports.filter((p) => p !== port) }, result: port };
+  });
+}

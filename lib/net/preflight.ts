@@ -1,0 +1,44 @@
+import { AppError, CommandError } from "../errors.js";
+import { cmd } from "../exec/command.js";
+import type { Runner } from "../exec/runner.js";
+
+/** The Debian package that provides each tool, for the error message. */
+const PACKAGES: Record<string, { args: string[]; pkg: string }> = {
+  ip: { args: ["-V"], pkg: "iproute2" },
+  sysctl: { args: ["-V"], pkg: "procps" },
+  ipset: { args: ["version"], pkg: "ipset" },
+  iptables: { args: ["-V"], pkg: "iptables" },
+  arping: { args: ["--help"], pkg: "arping" },
+};
+
+function looksMissing(exitCode: number | undefined, stderr: string): boolean {
+  return (
+    exitCode === undefined ||
+    exitCode === 127 ||
+    /exec of ".*" failed|command not found|ENOENT/.test(stderr)
+  );
+}
+
+/**
+ * Checks that a machine answers and has the tools, before anything is changed anywhere:
+ * `ip netns exec` of a missing namespace and ssh to a dead host both exit 255.
+ */
+export async function preflight(runner: Runner, machine: string, tools: string[]): Promise<void> {
+  const reach = await runner.probe(cmd("true", [])).catch((e: unknown) => {
+    if (e instanceof CommandError) return { exitCode: e.exitCode ?? 255, stderr: e.stderr };
+    throw e;
+  });
+  if (reach.exitCode !== 0) {
+    const why = reach.stderr.trim().split("\n").pop() ?? "";
+    throw new AppError("UNREACHABLE", `${machine} cannot be reached${why ? `: ${why}` : ""}`);
+  }
+  for (const tool of tools) {
+    const t = PACKAGES[tool] ?? { args: ["--version"], pkg: tool };
+    const r = await runner.probe(cmd(tool, t.args)).catch((e: unknown) => {
+      if (e instanceof CommandError) return { exitCode: e.exitCode, stderr: e.stderr };
+      throw e;
+    });
+    if (looksMissing(r.exitCode, r.stderr))
+      throw new AppError("MISSING_TOOL", `${machine}: ${tool} not found (install ${t.pkg})`);
+  }
+}

@@ -1,0 +1,182 @@
+import { type Command, cmd } from "../exec/command.js";
+import type { RouterSpec } from "./cluster.js";
+import type { MachineState } from "./machine-state.js";
+import type { Network, Port } from "./model.js";
+import { IPSET, IPTABLES_COMMENT, LINK_LOCAL, LO_LABEL } from "./names.js";
+import {
+  type Item,
+  ip,
+  MAIN_TABLE,
+  type RouteSpec,
+  routeItem,
+  type Step,
+  staleRoutes,
+  steps,
+  sysctlItem,
+} from "./plan-items.js";
+
+export interface RouterPort extends Port {
+  /** LAN address of the host the port is on: the /32's next hop. */
+  hostAddress: string;
+}
+
+export interface RouterDesired {
+  router: RouterSpec;
+  networks: Network[];
+  ports: RouterPort[];
+}
+
+export function routerSysctlKeys(d: RouterDesired): string[] {
+  const r = d.router;
+  return [
+    "net.ipv4.ip_forward",
+    ...["all", "default", r.lan, r.uplink].map((i) => `net.ipv4.conf.${i}.send_redirects`),
+    ...["all", r.lan].map((i) => `net.ipv4.conf.${i}.rp_filter`),
+  ];
+}
+
+/**
+ * Masquerade VM traffic leaving by the uplink, but never VM→VM traffic (pitfall 1: without
+ * `! --match-set ... dst` the peer sees the router's address).
+ */
+export function natSpec(d: RouterDesired): string[] {
+  return [
+    "-o",
+    d.router.uplink,
+    "-m",
+    "set",
+    "--match-set",
+    IPSET,
+    "src",
+    "-m",
+    "set",
+    "!",
+    "--match-set",
+    IPSET,
+    "dst",
+    "-m",
+    "comment",
+    "--comment",
+    IPTABLES_COMMENT,
+    "-j",
+    "MASQUERADE",
+  ];
+}
+
+function iptables(...args: string[]): Command {
+  return cmd("iptables", ["-w", "-t", "nat", ...args], true);
+}
+
+function ipset(...args: string[]): Command {
+  return cmd("ipset", args, true);
+}
+
+export function routerRouteSpecs(d: RouterDesired): RouteSpec[] {
+  if (d.networks.length === 0) return [];
+  return [
+    // Packets for unknown or deleted VMs must not follow the default route out (pitfall 2).
+    ...d.networks.map(
+      (n): RouteSpec => ({ table: MAIN_TABLE, type: "unreachable", dst: n.subnet }),
+    ),
+    { table: MAIN_TABLE, type: "unreachable", dst: LINK_LOCAL },
+    ...d.ports.map(
+      (p): RouteSpec => ({
+        table: MAIN_TABLE,
+        type: "unicast",
+        dst: `${p.ip}/32`,
+        gateway: p.hostAddress,
+        dev: d.router.lan,
+      }),
+    ),
+  ];
+}
+
+export function routerItems(d: RouterDesired, cur: MachineState): Item[] {
+  if (d.networks.length === 0) return [];
+  const r = d.router;
+  const s = (k: string, v: string) => sysctlItem(cur, undefined, k, v);
+  const lo = cur.links.find((l) => l.name === "lo");
+  const members = cur.ipsets[IPSET];
+  const nat = natSpec(d);
+  const routes = routerRouteSpecs(d);
+  const netOf = (dst: string) =>
+    d.networks.find((n) => n.subnet === dst)?.name ??
+    d.ports.find((p) => `${p.ip}/32` === dst)?.network;
+  return [
+    s("net.ipv4.ip_forward", "1"),
+    ...["all", "default", r.lan, r.uplink].map((i) => s(`net.ipv4.conf.${i}.send_redirects`, "0")),
+    ...["all", r.lan].map((i) => s(`net.ipv4.conf.${i}.rp_filter`, "1")),
+    {
+      network: undefined,
+      what: "loopback up",
+      present: lo?.up ?? false,
+      command: ip("link", "set", "dev", "lo", "up"),
+    },
+    {
+      network: undefined,
+      what: `ipset ${IPSET}`,
+      present: members !== undefined,
+      command: ipset("create", IPSET, "hash:net", "-exist"),
+      undo: ipset("destroy", IPSET),
+    },
+    ...d.networks.map(
+      (n): Item => ({
+        network: n.name,
+        what: `ipset ${IPSET} member ${n.subnet}`,
+        present: members?.includes(n.subnet) ?? false,
+        command: ipset("add", IPSET, n.subnet, "-exist"),
+        undo: ipset("del", IPSET, n.subnet, "-exist"),
+      }),
+    ),
+    {
+      network: undefined,
+      what: `iptables -t nat ${["-A", "POSTROUTING", ...nat].join(" ")}`,
+      present: cur.natRules.includes(["-A", "POSTROUTING", ...nat].join(" ")),
+      command: iptables("-A", "POSTROUTING", ...nat),
+      undo: iptables("-D", "POSTROUTING", ...nat),
+    },
+    ...d.networks.map(
+      (n): Item => ({
+        network: n.name,
+        what: `gateway ${n.gateway}/32 on lo`,
+        present: cur.addrs.some((a) => a.dev === "lo" && a.cidr === `${n.gateway}/32`),
+        command: ip("addr", "replace", `${n.gateway}/32`, "dev", "lo", "label", LO_LABEL),
+        undo: ip("addr", "del", `${n.gateway}/32`, "dev", "lo"),
+      }),
+    ),
+    ...routes.map((spec) => routeItem(cur, netOf(spec.dst), spec)),
+  ];
+}
+
+function routerRemovals(d: RouterDesired, cur: MachineState): Command[] {
+  const wantedNat = ["-A", "POSTROUTING", ...natSpec(d)].join(" ");
+  const natRules = cur.natRules
+    .filter(
+      (l) =>
+        l.includes(`--comment ${IPTABLES_COMMENT} `) &&
+        (d.networks.length === 0 || l !== wantedNat),
+    )
+    .map((l) => iptables("-D", ...l.split(" ").slice(1)));
+  const members = cur.ipsets[IPSET];
+  const memberDels =
+    members && d.networks.length > 0
+      ? members
+          .filter((m) => !d.networks.some((n) => n.subnet === m))
+          .map((m) => ipset("del", IPSET, m, "-exist"))
+      : [];
+  const setDestroy = members && d.networks.length === 0 ? [ipset("destroy", IPSET)] : [];
+  const addrs = cur.addrs
+    .filter(
+      (a) =>
+        a.dev === "lo" &&
+        a.label === LO_LABEL &&
+        (d.networks.length === 0 || !d.networks.some((n) => `${n.gateway}/32` === a.cidr)),
+    )
+    .map((a) => ip("addr", "del", a.cidr, "dev", "lo"));
+  const routes = staleRoutes(cur, routerRouteSpecs(d));
+  return [...routes, ...addrs, ...natRules, ...memberDels, ...setDestroy];
+}
+
+export function planRouter(d: RouterDesired, cur: MachineState): Step[] {
+  return steps(routerRemovals(d, cur), routerItems(d, cur));
+}

@@ -1,0 +1,260 @@
+import { execFile, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { inNs, ip, run } from "./md-netns.js";
+
+/**
+ * The fabric test topology, entirely in namespaces this run creates (unique names) and removes:
+ *   <id>-lan : bridge lan0, the LAN 198.18.0.0/24 (a switch, no addresses)
+ *   <id>-rt  : router, eth0 198.18.0.1 on the LAN, up0 198.19.0.1 towards the internet
+ *   <id>-in  : "internet" 198.19.0.2, no route back to the VM subnets
+ *   <id>-h1/-h2 : hosts, eth0 198.18.0.11/.12
+ *   <id>-vN  : VMs, eth0 on a veth whose other end (vmN) is in a host namespace
+ * Nothing is added to the root namespace; no namespace has a link to a real network.
+ */
+export class FabricLab {
+  readonly id = `vf${process.pid % 10000}${randomBytes(2).toString("hex")}`;
+  readonly lan = `${this.id}-lan`;
+  readonly router = `${this.id}-rt`;
+  readonly internet = `${this.id}-in`;
+  readonly hosts = { host1: `${this.id}-h1`, host2: `${this.id}-h2` } as const;
+  readonly dir = mkdtempSync(join(tmpdir(), "vmctl-fabric-"));
+  readonly clusterFile = join(this.dir, "cluster.yaml");
+  readonly stateDir = join(this.dir, "state");
+  private readonly namespaces: string[] = [];
+
+  create(): void {
+    for (const ns of [this.lan, this.router, this.internet, this.hosts.host1, this.hosts.host2]) {
+      this.ns(ns);
+    }
+    ip(this.lan, "link", "add", "lan0", "type", "bridge");
+    ip(this.lan, "link", "set", "lan0", "up");
+    this.lanPort(this.router, "rt", "198.18.0.1/24");
+    this.lanPort(this.hosts.host1, "h1", "198.18.0.11/24");
+    this.lanPort(this.hosts.host2, "h2", "198.18.0.12/24");
+    veth(this.router, "up0", this.internet, "eth0");
+    ip(this.router, "addr", "add", "198.19.0.1/24", "dev", "up0");
+    ip(this.router, "link", "set", "up0", "up");
+    ip(this.internet, "addr", "add", "198.19.0.2/24", "dev", "eth0");
+    ip(this.internet, "link", "set", "eth0", "up");
+    ip(this.router, "route", "add", "default", "via", "198.19.0.2");
+    writeFileSync(
+      this.clusterFile,
+      [
+        "hosts:",
+        ...(["host1", "host2"] as const).flatMap((h, i) => [
+          `  - name: ${h}`,
+          `    address: 198.18.0.${11 + i}`,
+          "    lan: eth0",
+          `    target: netns:${this.hosts[h]}`,
+          "    libvirt: qemu:///system",
+        ]),
+        "router:",
+        "  name: router",
+        "  address: 198.18.0.1",
+        "  lan: eth0",
+        "  uplink: up0",
+        `  target: netns:${this.router}`,
+        "",
+      ].join("\n"),
+    );
+  }
+
+  /**
+   * A VM namespace with `address`/prefix on eth0 and a default route via `gateway`. The host
+   * side `dev` is created in the host namespace, down and unattached: the port API plugs it in.
+   */
+  addVm(
+    name: string,
+    host: string,
+    dev: string,
+    cidr: string,
+    gateway: string,
+    mac: string,
+  ): string {
+    const ns = `${this.id}-${name}`;
+    if (!this.namespaces.includes(ns)) this.ns(ns);
+    run("ip", ["link", "add", dev, "netns", host, "type", "veth", "peer", "eth0", "netns", ns]);
+    ip(ns, "link", "set", "eth0", "address", mac);
+    ip(ns, "addr", "add", cidr, "dev", "eth0");
+    ip(ns, "link", "set", "eth0", "up");
+    ip(ns, "route", "add", "default", "via", gateway);
+    return ns;
+  }
+
+  destroy(): void {
+    for (const name of [...this.namespaces].reverse()) {
+      try {
+        run("ip", ["netns", "del", name]);
+      } catch {
+        // already gone
+      }
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private lanPort(ns: string, name: string, cidr: string): void {
+    veth(this.lan, name, ns, "eth0");
+    ip(this.lan, "link", "set", name, "master", "lan0", "up");
+    ip(ns, "addr", "add", cidr, "dev", "eth0");
+    ip(ns, "link", "set", "eth0", "up");
+  }
+
+  private ns(name: string): void {
+    run("ip", ["netns", "add", name]);
+    this.namespaces.push(name);
+    ip(name, "link", "set", "lo", "up");
+    // Without IPv6 duplicate address detection, link-local addresses and their local routes
+    // are final at once, so before/after dumps do not depend on how long the test took.
+    inNs(name, "sysctl", ["-q", "-w", "net.ipv6.conf.default.accept_dad=0"]);
+  }
+}
+
+function veth(nsA: string, a: string, nsB: string, b: string): void {
+  run("ip", ["link", "add", a, "netns", nsA, "type", "veth", "peer", b, "netns", nsB]);
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the built CLI (dist/vmctl/main.js) exactly as installed. */
+export function vmctl(
+  lab: FabricLab,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<CliResult> {
+  const argv = [
+    "dist/vmctl/main.js",
+    "--cluster",
+    lab.clusterFile,
+    "--state-dir",
+    lab.stateDir,
+    ...args,
+  ];
+  return new Promise((resolve) => {
+    execFile(process.execPath, argv, { env, encoding: "utf8" }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** What a namespace has, for before/after comparisons (counters removed). */
+export function snapshot(ns: string): Record<string, unknown> {
+  const json = (...args: string[]) => JSON.parse(ip(ns, "-json", ...args)) as unknown;
+  return {
+    links: json("link", "show"),
+    addrs: json("addr", "show"),
+    routes: json("route", "show", "table", "all"),
+    rules: json("rule", "show"),
+    iptables: iptablesTables(inNs(ns, "iptables-save", [])),
+    ipsets: inNs(ns, "ipset", ["list", "-n"]),
+  };
+}
+
+/**
+ * iptables-save without counters and without tables that hold no rules and only ACCEPT
+ * policies: once a table has been used (our nat rule), iptables-nft keeps the empty table,
+ * which is no behaviour change.
+ */
+function iptablesTables(save: string): string[] {
+  const tables = save
+    .split("\n")
+    .filter((l) => !l.startsWith("#") && l !== "")
+    .map((l) => l.replace(/\[\d+:\d+\]/g, "[]"))
+    .join("\n")
+    .split("COMMIT")
+    .map((t) => t.trim())
+    .filter((t) => t !== "");
+  return tables.filter((t) =>
+    t
+      .split("\n")
+      .some((l) => l.startsWith("-A ") || (l.startsWith(":") && !l.includes(" ACCEPT "))),
+  );
+}
+
+export function outRedirects(ns: string): number {
+  const lines = inNs(ns, "cat", ["/proc/net/snmp"])
+    .split("\n")
+    .filter((l) => l.startsWith("Icmp:"));
+  const [head, values] = lines.map((l) => l.split(/\s+/));
+  const i = head?.indexOf("OutRedirects") ?? -1;
+  return Number(values?.[i]);
+}
+
+/** Packet count of the iptables rule in `table`/`chain` whose -S form starts with `spec`. */
+export function iptablesCount(ns: string, table: string, chain: string, spec: string): number {
+  const lines = inNs(ns, "iptables", ["-w", "-t", table, "-S", chain, "-v"]).split("\n");
+  const line = lines.find((l) => l.startsWith(`-A ${chain} ${spec} -c `));
+  const m = line ? / -c (\d+) \d+$/.exec(line) : null;
+  if (!m) throw new Error(`no rule "${spec}" in ${ns} ${table}/${chain}`);
+  return Number(m[1]);
+}
+
+const LISTENER = `
+const s = require("node:dgram").createSocket("udp4");
+s.on("message", (m, r) => { console.log(r.address); process.exit(0); });
+s.bind(Number(process.argv[1]), process.argv[2], () => console.log("ready"));
+setTimeout(() => { console.log("timeout"); process.exit(1); }, 5000);`;
+
+const SENDER = `
+const s = require("node:dgram").createSocket("udp4");
+let n = 0;
+const t = setInterval(() => { s.send("x", Number(process.argv[2]), process.argv[1]); if (++n === 10) { clearInterval(t); s.close(); } }, 100);`;
+
+/**
+ * Sends UDP datagrams from `fromNs` to `addr` and returns the source address the listener in
+ * `toNs` saw (the test of "source address preserved" / "NATed").
+ */
+export function udpSourceSeen(
+  toNs: string,
+  bind: string,
+  fromNs: string,
+  addr: string,
+): Promise<string> {
+  const port = String(20000 + Math.floor(Math.random() * 20000));
+  return new Promise((resolve, reject) => {
+    const child = spawn("ip", [
+      "netns",
+      "exec",
+      toNs,
+      process.execPath,
+      "-e",
+      LISTENER,
+      port,
+      bind,
+    ]);
+    let out = "";
+    child.stdout.setEncoding("utf8");
+    child.stdout.on("data", (chunk: string) => {
+      out += chunk;
+      if (out.startsWith("ready\n") && !out.includes("sent")) {
+        out += "sent";
+        execFile(
+          "ip",
+          ["netns", "exec", fromNs, process.execPath, "-e", SENDER, addr, port],
+          () => {},
+        );
+      }
+    });
+    child.on("error", reject);
+    child.on("close", () => {
+      const lines = out.replace("sent", "").trim().split("\n");
+      resolve(lines[lines.length - 1] ?? "");
+    });
+  });
+}
+
+export function ping(ns: string, addr: string, extra: string[] = []): { ok: boolean; out: string } {
+  try {
+    return { ok: true, out: inNs(ns, "ping", ["-n", "-c1", "-W1", ...extra, addr], 10_000) };
+  } catch (err) {
+    const e = err as { stdout?: string; stderr?: string };
+    return { ok: false, out: `${e.stdout ?? ""}${e.stderr ?? ""}` };
+  }
+}

@@ -1,0 +1,244 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { inNs, ip, run } from "../helpers/md-netns.js";
+import {
+  FabricLab,
+  iptablesCount,
+  outRedirects,
+  ping,
+  snapshot,
+  udpSourceSeen,
+  vmctl,
+} from "../helpers/netns-fabric.js";
+
+// Proof of issue 3: the fabric, programmed by the vmctl CLI through netns: targets.
+const lab = new FabricLab();
+const machines = () => [lab.router, lab.hosts.host1, lab.hosts.host2];
+const before = new Map<string, Record<string, unknown>>();
+const redirectsBefore = new Map<string, number>();
+const vms: Record<string, string> = {};
+
+async function ok(args: string[]): Promise<string> {
+  const r = await vmctl(lab, args);
+  if (r.code !== 0) throw new Error(`vmctl ${args.join(" ")} exited ${r.code}: ${r.stderr}`);
+  return r.stdout;
+}
+
+async function attach(net: string, host: "host1" | "host2", dev: string, addr: string) {
+  return ok(["port", "attach", net, "--host", host, "--ip", addr, "--dev", dev]);
+}
+
+function neighbourMac(ns: string, addr: string): string | undefined {
+  const n = JSON.parse(ip(ns, "-json", "neigh", "show", addr)) as { lladdr?: string }[];
+  return n[0]?.lladdr;
+}
+
+function arpResponders(ns: string, addr: string): string[] {
+  let out = "";
+  try {
+    out = inNs(ns, "arping", ["-c", "3", "-w", "2", "-i", "eth0", addr], 10_000);
+  } catch (err) {
+    out = (err as { stdout?: string }).stdout ?? "";
+  }
+  return [...out.matchAll(/bytes from ([0-9a-f:]{17})/g)].map((m) => m[1] ?? "");
+}
+
+const MAC = {
+  v1: "52:54:00:00:01:01",
+  v2: "52:54:00:00:01:02",
+  v3: "52:54:00:00:01:03",
+  v4: "52:54:00:00:02:01",
+  v5: "52:54:00:00:02:02",
+  v6: "52:54:00:00:01:06",
+};
+
+describe("vmctl fabric in network namespaces", () => {
+  beforeAll(async () => {
+    lab.create();
+    // Counters the assertions read: 169.254/16 packets reaching the router, VM-subnet sources
+    // reaching the internet. Added before the snapshot, so they are part of "before".
+    inNs(lab.router, "iptables", ["-w", "-t", "raw", "-A", "PREROUTING", "-d", "169.254.0.0/16"]);
+    inNs(lab.router, "iptables", ["-w", "-t", "raw", "-A", "PREROUTING", "-s", "169.254.0.0/16"]);
+    inNs(lab.internet, "iptables", ["-w", "-t", "raw", "-A", "PREROUTING", "-s", "10.0.0.0/8"]);
+    for (const ns of machines()) {
+      before.set(ns, snapshot(ns));
+      redirectsBefore.set(ns, outRedirects(ns));
+    }
+    await ok(["net", "create", "net1", "--subnet", "10.10.10.0/24"]);
+    await ok(["net", "create", "net2", "--subnet", "10.20.20.0/24"]);
+  });
+
+  afterAll(() => {
+    lab.destroy();
+  });
+
+  it("--dry-run prints the exact commands and changes nothing", async () => {
+    const out = await ok(["--dry-run", "host", "apply", "host1"]);
+    expect(out).toContain(`[netns:${lab.hosts.host1}] ip link add br-net1 type bridge`);
+    expect(out).toContain("ip rule add pref 1000 iif br-net1 lookup 101 protocol 77");
+    expect(out).toMatch(/host1: \d+ command\(s\) would run/);
+    expect(snapshot(lab.hosts.host1)).toEqual(before.get(lab.hosts.host1));
+  });
+
+  it("applies hosts and router, and applying again changes nothing", async () => {
+    expect(await ok(["host", "apply"])).toMatch(/host1: \d+ command\(s\) applied/);
+    expect(await ok(["router", "apply"])).toMatch(/router: \d+ command\(s\) applied/);
+    expect(await ok(["host", "apply"])).toBe("host1: up to date\nhost2: up to date\n");
+    expect(await ok(["router", "apply"])).toBe("router: up to date\n");
+  });
+
+  it("net show reports every entry in place", async () => {
+    const out = await ok(["net", "show", "net1"]);
+    expect(out).toContain("[x] bridge br-net1");
+    expect(out).toContain("[x] sysctl net.ipv4.neigh.br-net1.proxy_delay=0");
+    expect(out).toContain("[x] gateway 10.10.10.1/32 on lo");
+    expect(out).not.toContain("[ ]");
+  });
+
+  it("attaches VMs through the port API", async () => {
+    const { host1, host2 } = lab.hosts;
+    vms.v1 = lab.addVm("v1", host1, "vm1", "10.10.10.11/24", "10.10.10.1", MAC.v1);
+    vms.v2 = lab.addVm("v2", host1, "vm2", "10.10.10.12/24", "10.10.10.1", MAC.v2);
+    vms.v3 = lab.addVm("v3", host2, "vm3", "10.10.10.21/24", "10.10.10.1", MAC.v3);
+    vms.v4 = lab.addVm("v4", host1, "vm4", "10.20.20.11/24", "10.20.20.1", MAC.v4);
+    vms.v5 = lab.addVm("v5", host2, "vm5", "10.20.20.21/24", "10.20.20.1", MAC.v5);
+    await attach("net1", "host1", "vm1", "10.10.10.11");
+    await attach("net1", "host1", "vm2", "10.10.10.12");
+    await attach("net1", "host2", "vm3", "10.10.10.21");
+    await attach("net2", "host1", "vm4", "10.20.20.11");
+    await attach("net2", "host2", "vm5", "10.20.20.21");
+    const routes = ip(lab.router, "route", "show", "proto", "77");
+    expect(routes).toContain("10.10.10.11 via 198.18.0.11 dev eth0");
+    expect(routes).toContain("10.20.20.21 via 198.18.0.12 dev eth0");
+    const h1 = ip(lab.hosts.host1, "route", "show", "table", "101");
+    expect(h1).toContain("10.10.10.12 dev br-net1 proto 77 scope link");
+    // The ports are in the store, so applying again still changes nothing.
+    expect(await ok(["host", "apply"])).toBe("host1: up to date\nhost2: up to date\n");
+    expect(await ok(["router", "apply"])).toBe("router: up to date\n");
+  });
+
+  it("same-host VM to VM is plain L2: TTL 64, the peer's own MAC, one ARP responder", () => {
+    const p = ping(vms.v1 ?? "", "10.10.10.12");
+    expect(p.ok, p.out).toBe(true);
+    expect(p.out).toContain("ttl=64");
+    expect(neighbourMac(vms.v1 ?? "", "10.10.10.12")).toBe(MAC.v2);
+    expect(arpResponders(vms.v1 ?? "", "10.10.10.12")).toEqual(expect.arrayContaining([MAC.v2]));
+    expect(new Set(arpResponders(vms.v1 ?? "", "10.10.10.12"))).toEqual(new Set([MAC.v2]));
+  });
+
+  it("every gateway answers", () => {
+    for (const [vm, gw] of [
+      [vms.v1, "10.10.10.1"],
+      [vms.v3, "10.10.10.1"],
+      [vms.v4, "10.20.20.1"],
+      [vms.v5, "10.20.20.1"],
+    ]) {
+      const p = ping(vm ?? "", gw ?? "");
+      expect(p.ok, `${vm} -> ${gw}: ${p.out}`).toBe(true);
+    }
+  });
+
+  it("cross-host and cross-network traffic keeps the VM's source address", async () => {
+    expect(ping(vms.v1 ?? "", "10.10.10.21").ok).toBe(true);
+    expect(await udpSourceSeen(vms.v3 ?? "", "0.0.0.0", vms.v1 ?? "", "10.10.10.21")).toBe(
+      "10.10.10.11",
+    );
+    expect(await udpSourceSeen(vms.v4 ?? "", "0.0.0.0", vms.v1 ?? "", "10.20.20.11")).toBe(
+      "10.10.10.11",
+    );
+    expect(await udpSourceSeen(vms.v5 ?? "", "0.0.0.0", vms.v2 ?? "", "10.20.20.21")).toBe(
+      "10.10.10.12",
+    );
+    expect(await udpSourceSeen(vms.v1 ?? "", "0.0.0.0", vms.v5 ?? "", "10.10.10.11")).toBe(
+      "10.20.20.21",
+    );
+  });
+
+  it("the internet sees the router's address (NAT), never a VM subnet", async () => {
+    expect(await udpSourceSeen(lab.internet, "198.19.0.2", vms.v1 ?? "", "198.19.0.2")).toBe(
+      "198.19.0.1",
+    );
+    expect(await udpSourceSeen(lab.internet, "198.19.0.2", vms.v5 ?? "", "198.19.0.2")).toBe(
+      "198.19.0.1",
+    );
+    expect(ping(vms.v3 ?? "", "198.19.0.2").ok).toBe(true);
+    expect(iptablesCount(lab.internet, "raw", "PREROUTING", "-s 10.0.0.0/8")).toBe(0);
+  });
+
+  it("a VM reaches 169.254.169.254 on its own host and the router sees no 169.254 packets", async () => {
+    expect(
+      await udpSourceSeen(lab.hosts.host1, "169.254.169.254", vms.v1 ?? "", "169.254.169.254"),
+    ).toBe("10.10.10.11");
+    expect(
+      await udpSourceSeen(lab.hosts.host2, "169.254.169.254", vms.v5 ?? "", "169.254.169.254"),
+    ).toBe("10.20.20.21");
+    expect(iptablesCount(lab.router, "raw", "PREROUTING", "-s 169.254.0.0/16")).toBe(0);
+    expect(iptablesCount(lab.router, "raw", "PREROUTING", "-d 169.254.0.0/16")).toBe(0);
+  });
+
+  it("a new VM answers from the other host within 100 ms", async () => {
+    vms.v6 = lab.addVm("v6", lab.hosts.host2, "vm6", "10.10.10.22/24", "10.10.10.1", MAC.v6);
+    await attach("net1", "host2", "vm6", "10.10.10.22");
+    const t0 = performance.now();
+    const p = ping(vms.v1 ?? "", "10.10.10.22");
+    const elapsed = performance.now() - t0;
+    expect(p.ok, p.out).toBe(true);
+    expect(elapsed).toBeLessThan(100);
+  });
+
+  it("a detached VM's route leaves the router and senders get ICMP unreachable", async () => {
+    await ok(["port", "detach", "net1", "--ip", "10.10.10.22"]);
+    expect(ip(lab.router, "route", "show", "proto", "77")).not.toContain("10.10.10.22 ");
+    expect(ip(lab.hosts.host2, "route", "show", "table", "101")).not.toContain("10.10.10.22 ");
+    const fromOtherHost = ping(vms.v1 ?? "", "10.10.10.22");
+    expect(fromOtherHost.ok).toBe(false);
+    expect(fromOtherHost.out).toMatch(/Unreachable/);
+    const fromSameHost = ping(vms.v3 ?? "", "10.10.10.22");
+    expect(fromSameHost.ok).toBe(false);
+    expect(fromSameHost.out).toMatch(/Unreachable/);
+    run("ip", ["-n", lab.hosts.host2, "link", "del", "vm6"]);
+  });
+
+  it("a VM moved from host1 to host2 is reachable from its old neighbours within 3 s", async () => {
+    expect(ping(vms.v1 ?? "", "10.10.10.12").ok).toBe(true);
+    expect(neighbourMac(vms.v1 ?? "", "10.10.10.12")).toBe(MAC.v2);
+    const t0 = performance.now();
+    await ok(["port", "detach", "net1", "--ip", "10.10.10.12"]);
+    run("ip", ["-n", lab.hosts.host1, "link", "del", "vm2"]);
+    lab.addVm("v2", lab.hosts.host2, "vm2", "10.10.10.12/24", "10.10.10.1", MAC.v2);
+    await attach("net1", "host2", "vm2", "10.10.10.12");
+    let reached = false;
+    while (!reached && performance.now() - t0 < 3000)
+      reached = ping(vms.v1 ?? "", "10.10.10.12", ["-W", "0.2"]).ok;
+    expect(reached).toBe(true);
+    expect(performance.now() - t0).toBeLessThan(3000);
+    expect(ip(lab.router, "route", "show", "proto", "77")).toContain("10.10.10.12 via 198.18.0.12");
+  });
+
+  it("no machine sent an ICMP redirect", () => {
+    for (const ns of machines()) expect(outRedirects(ns), ns).toBe(redirectsBefore.get(ns));
+  });
+
+  it("refuses to delete a network in use", async () => {
+    const r = await vmctl(lab, ["net", "delete", "net1"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^vmctl: network net1 is used by 3 VM port\(s\).*--force\n$/);
+  });
+
+  it("deleting everything leaves the machines exactly as before", async () => {
+    for (const a of ["10.10.10.11", "10.10.10.12", "10.10.10.21"])
+      await ok(["port", "detach", "net1", "--ip", a]);
+    await ok(["net", "delete", "net1"]);
+    await ok(["net", "delete", "net2", "--force"]);
+    await ok(["host", "apply"]);
+    await ok(["router", "apply"]);
+    for (const [host, dev] of [
+      [lab.hosts.host1, "vm1"],
+      [lab.hosts.host1, "vm4"],
+      [lab.hosts.host2, "vm2"],
+      [lab.hosts.host2, "vm3"],
+      [lab.hosts.host2, "vm5"],
+    ])
+      run("ip", ["-n", host ?? "", "link", "del", dev ?? ""]);
+    for (const ns of machines()) expect(snapshot(ns), ns).toEqual(before.get(ns));
+  });
+});

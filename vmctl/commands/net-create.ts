@@ -1,0 +1,33 @@
+import type { Command } from "commander";
+import { defineNetwork } from "../../lib/net/network.js";
+import { type CliDeps, type GlobalOptions, openStore } from "../net/context.js";
+
+export function registerNetCreate(net: Command, deps: CliDeps, globals: () => GlobalOptions): void {
+  net
+    .command("create")
+    .description("add a network to the store (then run host apply and router apply)")
+    .argument("<name>", "network name")
+    .requiredOption("--subnet <cidr>", "VM subnet, e.g. 10.10.10.0/24")
+    .option("--gateway <ip>", "gateway VMs use (default: first address)")
+    .option("--bridge-ip <ip>", "address of the bridge on every host (default: second address)")
+    .action(async (name: string, o: { subnet: string; gateway?: string; bridgeIp?: string }) => {
+      const g = globals();
+      const created = await openStore(g).update(async (data) => {
+        const n = defineNetwork(data, {
+          name,
+          subnet: o.subnet,
+          ...(o.gateway === undefined ? {} : { gateway: o.gateway }),
+          ...(o.bridgeIp === undefined ? {} : { bridgeIp: o.bridgeIp }),
+        });
+        if (g.dryRun) return { result: n };
+        return { data: { ...data, networks: [...data.networks, n] }, result: n };
+      });
+      if (g.json) deps.stdout(JSON.stringify(created));
+      else
+        deps.stdout(
+          `${g.dryRun ? "would create" : "created"} network ${created.name} ${created.subnet} ` +
+            `(gateway ${created.gateway}, bridge ${created.bridge} ${created.bridgeIp}, table ${created.table}); ` +
+            "now run: vmctl host apply && vmctl router apply",
+        );
+    });
+}

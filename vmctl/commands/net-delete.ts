@@ -1,0 +1,34 @@
+import type { Command } from "commander";
+import { AppError } from "../../lib/errors.js";
+import { findNetwork } from "../../lib/net/network.js";
+import { type CliDeps, type GlobalOptions, openStore } from "../net/context.js";
+
+export function registerNetDelete(net: Command, deps: CliDeps, globals: () => GlobalOptions): void {
+  net
+    .command("delete")
+    .description("remove a network from the store (then run host apply and router apply)")
+    .argument("<name>", "network name")
+    .option("--force", "delete even while VM ports use it (their records are dropped too)")
+    .action(async (name: string, o: { force?: boolean }) => {
+      const g = globals();
+      const dropped = await openStore(g).update(async (data) => {
+        findNetwork(data, name);
+        const ports = data.ports.filter((p) => p.network === name);
+        if (ports.length > 0 && !o.force)
+          throw new AppError(
+            "IN_USE",
+            `network ${name} is used by ${ports.length} VM port(s) (${ports.map((p) => p.ip).join(", ")}); detach them or use --force`,
+          );
+        const next = {
+          ...data,
+          networks: data.networks.filter((n) => n.name !== name),
+          ports: data.ports.filter((p) => p.network !== name),
+        };
+        return g.dryRun ? { result: ports.length } : { data: next, result: ports.length };
+      });
+      deps.stdout(
+        `${g.dryRun ? "would delete" : "deleted"} network ${name}${dropped ? ` and ${dropped} port record(s)` : ""}; ` +
+          "now run: vmctl host apply && vmctl router apply",
+      );
+    });
+}

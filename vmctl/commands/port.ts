@@ -1,0 +1,34 @@
+import type { Command } from "commander";
+import { AppError } from "../../lib/errors.js";
+import { attachPort, detachPort } from "../../lib/net/port.js";
+import { type CliDeps, fabricContext, type GlobalOptions } from "../net/context.js";
+
+function noDryRun(g: GlobalOptions): GlobalOptions {
+  if (g.dryRun) throw new AppError("USAGE", "port attach/detach do not support --dry-run");
+  return g;
+}
+
+/** Internal: what the libvirt integration calls per VM interface; tests use veths. */
+export function registerPort(program: Command, deps: CliDeps, globals: () => GlobalOptions): void {
+  const port = program.command("port").description("(internal) plug VM interfaces into networks");
+  port
+    .command("attach")
+    .argument("<network>")
+    .requiredOption("--host <name>", "host the interface is on")
+    .requiredOption("--ip <address>", "the VM's address")
+    .requiredOption("--dev <ifname>", "the tap or veth on the host")
+    .action(async (network: string, o: { host: string; ip: string; dev: string }) => {
+      const ctx = fabricContext(deps, noDryRun(globals()));
+      await attachPort(ctx, { network, host: o.host, ip: o.ip, dev: o.dev });
+      deps.stdout(`attached ${o.ip} (${o.dev}) to ${network} on ${o.host}`);
+    });
+  port
+    .command("detach")
+    .argument("<network>")
+    .requiredOption("--ip <address>", "the VM's address")
+    .action(async (network: string, o: { ip: string }) => {
+      const ctx = fabricContext(deps, noDryRun(globals()));
+      const p = await detachPort(ctx, { network, ip: o.ip });
+      deps.stdout(`detached ${p.ip} (${p.dev}) from ${network} on ${p.host}`);
+    });
+}

@@ -1,0 +1,19 @@
+import type { Command } from "commander";
+import { converge } from "../../lib/net/converge.js";
+import { type CliDeps, fabricContext, type GlobalOptions } from "../net/context.js";
+import { summarize } from "./host-apply.js";
+
+export function registerRouterApply(
+  router: Command,
+  deps: CliDeps,
+  globals: () => GlobalOptions,
+): void {
+  router
+    .command("apply")
+    .description("bring the router to the state the network store describes")
+    .action(async () => {
+      const g = globals();
+      const ctx = fabricContext(deps, g);
+      summarize(deps, await converge(ctx, { hosts: [], router: true }), g.dryRun === true);
+    });
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+import { readFileSync } from "node:fs";
+import type { Target } from "../lib/exec/command.js";
+import { ExecRunner } from "../lib/exec/runner.js";
+import { run } from "./cli.js";
+
+// Composition root: the only place that reads argv/env and sets the exit code.
+const runners = new Map<string, ExecRunner>();
+function runnerFor(target: Target): ExecRunner {
+  const key = JSON.stringify(target);
+  let r = runners.get(key);
+  if (!r) {
+    r = new ExecRunner(target);
+    runners.set(key, r);
+  }
+  return r;
+}
+
+const code = await run(process.argv.slice(2), {
+  stdout: (line) => process.stdout.write(`${line}\n`),
+  stderr: (line) => process.stderr.write(`${line}\n`),
+  clusterPath: process.env.VMCTL_CLUSTER ?? "/etc/vmctl/cluster.yaml",
+  stateDir: "/var/lib/vmctl",
+  readFile: (path) => readFileSync(path, "utf8"),
+  runnerFor,
+});
+process.exitCode = code;

@@ -1,0 +1,55 @@
+import { ConfigError } from "../../lib/errors.js";
+import type { Target } from "../../lib/exec/command.js";
+import { DryRunRunner, type Runner } from "../../lib/exec/runner.js";
+import { type Cluster, parseCluster } from "../../lib/net/cluster.js";
+import type { FabricContext } from "../../lib/net/fabric.js";
+import { NetworkStore } from "../../lib/net/network-store.js";
+
+/** What the composition root hands the CLI: I/O sinks, defaults and adapters. */
+export interface CliDeps {
+  stdout(line: string): void;
+  stderr(line: string): void;
+  /** --cluster default (main.ts: VMCTL_CLUSTER or /etc/vmctl/cluster.yaml). */
+  clusterPath: string;
+  /** --state-dir default (/var/lib/vmctl). */
+  stateDir: string;
+  readFile(path: string): string;
+  runnerFor(target: Target): Runner;
+}
+
+export interface GlobalOptions {
+  cluster: string;
+  stateDir: string;
+  dryRun?: boolean;
+  verbose?: boolean;
+  json?: boolean;
+}
+
+export function openStore(opts: GlobalOptions): NetworkStore {
+  return new NetworkStore(opts.stateDir);
+}
+
+export function loadCluster(deps: CliDeps, path: string): Cluster {
+  let text: string;
+  try {
+    text = deps.readFile(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new ConfigError(`cannot read cluster file ${path} (${code}); use --cluster PATH`);
+  }
+  return parseCluster(text, path);
+}
+
+/** A fabric context; with --dry-run every mutating command is printed instead of run. */
+export function fabricContext(deps: CliDeps, opts: GlobalOptions): FabricContext {
+  const dry = opts.dryRun === true;
+  return {
+    cluster: loadCluster(deps, opts.cluster),
+    store: openStore(opts),
+    runnerFor: (target) => {
+      const real = deps.runnerFor(target);
+      return dry ? new DryRunRunner(real, deps.stdout) : real;
+    },
+    onCommand: dry ? () => {} : deps.stdout,
+  };
+}
