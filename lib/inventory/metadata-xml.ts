@@ -112,7 +112,7 @@ function decodeUserData(node: unknown): string {
   return attr(node, "encoding") === "base64" ? Buffer.from(body, "base64").toString("utf8") : body;
 }
 
-const escapeXml = (s: string) =>
+export const escapeXml = (s: string): string =>
   s
     .replaceAll("&", "&amp;")
     .replaceAll("<", "&lt;")

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Builds the e2e tests' Debian 12 cloud image (libvirt-here.md, cloud-init-contract.md) and
+# prints the directory holding it: base.qcow2, vmlinuz, initrd.img (direct kernel boot: the
+# image has no bootloader and no partition table; root=/dev/vda).
+#
+# Cached under $CACHE (default /var/cache/mdserver-test) by a key made of this script's own
+# content (which holds the package list and the image config), so a rerun takes ~0 s.
+# Files are world-readable: QEMU runs as libvirt-qemu and must open them.
+set -euo pipefail
+
+CACHE=${MDSERVER_TEST_CACHE:-/var/cache/mdserver-test}
+SUITE=bookworm
+PACKAGES=(
+  systemd-sysv udev iproute2 cloud-init openssh-server sudo
+  linux-image-cloud-amd64 initramfs-tools
+  # cloud-init renders its fallback network (DHCP on the first NIC) as ifupdown (eni) here,
+  # and its Ec2Local stage (aws identity) runs dhclient for an ephemeral lease.
+  ifupdown isc-dhcp-client netbase
+)
+
+key=$(sha256sum "$0" | cut -c1-16)
+out="$CACHE/debian12-$key"
+if [ -f "$out/done" ]; then
+  echo "$out"
+  exit 0
+fi
+
+mkdir -p "$CACHE"
+chmod 0755 "$CACHE"
+exec 9>"$CACHE/.lock"
+flock 9
+# Another run may have built it while we waited for the lock.
+if [ -f "$out/done" ]; then
+  echo "$out"
+  exit 0
+fi
+
+work=$(mktemp -d "$CACHE/build.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+root="$work/root"
+
+echo "build-test-image: mmdebstrap $SUITE into $root" >&2
+mmdebstrap --variant=minbase --quiet \
+  --aptopt='APT::Install-Recommends "false"' \
+  --include="$(
+    IFS=,
+    echo "${PACKAGES[*]}"
+  )" \
+  "$SUITE" "$root" >&2
+
+# ds-identify reads datasource_list only in this one-line form (cloud-init-contract.md).
+cat >"$root/etc/cloud/cloud.cfg.d/90-mdserver-test.cfg" <<'EOF'
+datasource_list: [ Ec2, None ]
+datasource:
+  Ec2:
+    strict_id: false
+    metadata_urls: ['http://169.254.169.254']
+# Debian's locale-gen fails without this and cloud-init then ends in "error".
+locale: C.UTF-8
+# One host key type: RSA/ECDSA generation costs ~9 s under TCG.
+ssh_genkeytypes: [ed25519]
+EOF
+
+# The guest's identity comes from metadata, never from the build host.
+: >"$root/etc/resolv.conf"
+echo localhost >"$root/etc/hostname"
+: >"$root/etc/machine-id"
+rm -f "$root"/etc/ssh/ssh_host_*
+echo "/dev/vda / ext4 rw,errors=remount-ro 0 1" >"$root/etc/fstab"
+rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin
+
+kernel=$(ls "$root"/boot/vmlinuz-* | sort -V | tail -1)
+initrd=$(ls "$root"/boot/initrd.img-* | sort -V | tail -1)
+cp "$kernel" "$work/vmlinuz"
+cp "$initrd" "$work/initrd.img"
+
+truncate -s 2G "$work/root.raw"
+mkfs.ext4 -q -L root -d "$root" "$work/root.raw"
+qemu-img convert -f raw -O qcow2 "$work/root.raw" "$work/base.qcow2"
+
+mkdir -p "$out"
+mv "$work/base.qcow2" "$work/vmlinuz" "$work/initrd.img" "$out/"
+chmod 0755 "$out"
+chmod 0644 "$out"/*
+touch "$out/done"
+echo "build-test-image: built $out" >&2
+echo "$out"

@@ -1,0 +1,151 @@
+import { randomUUID } from "node:crypto";
+import { AppError } from "../../lib/errors.js";
+import {
+  escapeXml,
+  type MetadataFields,
+  renderMetadataElement,
+} from "../../lib/inventory/metadata-xml.js";
+import type { VirtType } from "./virt-type.js";
+
+/**
+ * How the guest's firmware identifies the machine, which decides how cloud-init talks to mdserver
+ * (cloud-init-contract.md):
+ * - `ec2`: SMBIOS system UUID and serial both `ec2…` and equal → cloud-init's platform `aws`,
+ *   IMDSv2 (PUT /latest/api/token first), and no image change is needed to pick the Ec2
+ *   datasource.
+ * - `plain`: what libvirt gives by default → platform `unknown`, IMDSv1 only; the image must
+ *   list Ec2 in `datasource_list` itself.
+ */
+export type Identity = "ec2" | "plain";
+
+/** Direct kernel boot, for images without a bootloader. */
+export interface KernelBoot {
+  kernel: string;
+  initrd?: string;
+  cmdline?: string;
+}
+
+export interface DomainSpec {
+  name: string;
+  uuid: string;
+  memoryMiB: number;
+  vcpus: number;
+  /** The VM's own qcow2 overlay (never the shared base image). */
+  disk: string;
+  boot?: KernelBoot;
+  /** The network's bridge the VM's NIC is plugged into. */
+  bridge: string;
+  mac: string;
+  /** Where everything the guest writes to its serial console goes (via virtlogd). */
+  consoleLog: string;
+  identity: Identity;
+  virtType: VirtType;
+  metadata: MetadataFields;
+}
+
+export class DomainSpecError extends AppError {
+  constructor(message: string) {
+    super("DOMAIN_SPEC", message);
+  }
+}
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+
+/** A random UUID whose first three hex digits are `ec2`: the AWS-shaped identity. */
+export function ec2Uuid(uuid: string = randomUUID()): string {
+  return `ec2${uuid.toLowerCase().slice(3)}`;
+}
+
+/** The libvirt domain XML for one VM. Pure: same spec, same string. */
+export function domainXml(spec: DomainSpec): string {
+  validate(spec);
+  const x = escapeXml;
+  const uuid = spec.uuid.toLowerCase();
+  const lines = [
+    `<domain type='${spec.virtType}'>`,
+    `  <name>${x(spec.name)}</name>`,
+    `  <uuid>${uuid}</uuid>`,
+    "  <metadata>",
+    renderMetadataElement(spec.metadata)
+      .split("\n")
+      .map((l) => `  ${l}`)
+      .join("\n"),
+    "  </metadata>",
+    `  <memory unit='MiB'>${spec.memoryMiB}</memory>`,
+    `  <vcpu>${spec.vcpus}</vcpu>`,
+  ];
+  if (spec.identity === "ec2") {
+    // cloud-init compares system-uuid and system-serial-number: both must be the ec2 UUID.
+    lines.push(
+      "  <sysinfo type='smbios'>",
+      "    <system>",
+      `      <entry name='uuid'>${uuid}</entry>`,
+      `      <entry name='serial'>${uuid}</entry>`,
+      "    </system>",
+      "  </sysinfo>",
+    );
+  }
+  lines.push("  <os>", "    <type arch='x86_64'>hvm</type>");
+  if (spec.boot) {
+    lines.push(`    <kernel>${x(spec.boot.kernel)}</kernel>`);
+    if (spec.boot.initrd) lines.push(`    <initrd>${x(spec.boot.initrd)}</initrd>`);
+    if (spec.boot.cmdline) lines.push(`    <cmdline>${x(spec.boot.cmdline)}</cmdline>`);
+  } else {
+    lines.push("    <boot dev='hd'/>");
+  }
+  if (spec.identity === "ec2") lines.push("    <smbios mode='sysinfo'/>");
+  lines.push(
+    "  </os>",
+    "  <features><acpi/><apic/></features>",
+    // Under TCG the default CPU model is what QEMU emulates; with KVM pass the host CPU through.
+    ...(spec.virtType === "kvm" ? ["  <cpu mode='host-passthrough'/>"] : []),
+    "  <clock offset='utc'/>",
+    "  <on_poweroff>destroy</on_poweroff>",
+    "  <on_reboot>restart</on_reboot>",
+    "  <on_crash>destroy</on_crash>",
+    "  <devices>",
+    "    <disk type='file' device='disk'>",
+    "      <driver name='qemu' type='qcow2' discard='unmap'/>",
+    `      <source file='${x(spec.disk)}'/>`,
+    "      <target dev='vda' bus='virtio'/>",
+    "    </disk>",
+    "    <interface type='bridge'>",
+    `      <mac address='${spec.mac.toLowerCase()}'/>`,
+    `      <source bridge='${x(spec.bridge)}'/>`,
+    "      <model type='virtio'/>",
+    "    </interface>",
+    // A pty (so `virsh console` works) whose output virtlogd also writes to the log file.
+    "    <serial type='pty'>",
+    `      <log file='${x(spec.consoleLog)}' append='off'/>`,
+    "      <target port='0'/>",
+    "    </serial>",
+    "    <console type='pty'>",
+    "      <target type='serial' port='0'/>",
+    "    </console>",
+    // Entropy for early-boot key generation, which is slow to gather under TCG.
+    "    <rng model='virtio'>",
+    "      <backend model='random'>/dev/urandom</backend>",
+    "    </rng>",
+    "  </devices>",
+    "</domain>",
+  );
+  return `${lines.join("\n")}\n`;
+}
+
+function validate(spec: DomainSpec): void {
+  const uuid = spec.uuid.toLowerCase();
+  if (!UUID_RE.test(uuid)) throw new DomainSpecError(`${spec.name}: bad UUID ${spec.uuid}`);
+  if (spec.identity === "ec2" && !uuid.startsWith("ec2"))
+    throw new DomainSpecError(
+      `${spec.name}: the ec2 identity needs a UUID starting with "ec2" (got ${spec.uuid})`,
+    );
+  if (!MAC_RE.test(spec.mac.toLowerCase()))
+    throw new DomainSpecError(`${spec.name}: bad MAC ${spec.mac}`);
+  if (!Number.isInteger(spec.memoryMiB) || spec.memoryMiB < 64)
+    throw new DomainSpecError(`${spec.name}: memory must be at least 64 MiB`);
+  if (!Number.isInteger(spec.vcpus) || spec.vcpus < 1)
+    throw new DomainSpecError(`${spec.name}: vcpus must be a positive integer`);
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(spec.name))
+    throw new DomainSpecError(`bad domain name ${JSON.stringify(spec.name)}`);
+}
