@@ -1,0 +1,158 @@
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { type Command, formatCommand, formatTarget, type Target } from "../../lib/exec/command.js";
+import { RecordingRunner, type RunResult } from "../../lib/exec/runner.js";
+import { type CliDeps, run } from "../../vmctl/cli.js";
+
+const CLUSTER = `hosts:
+  - {name: host1, address: 198.18.0.11, lan: eth0, target: "netns:h1"}
+  - {name: host2, address: 198.18.0.12, lan: eth0, target: "netns:h2"}
+router: {name: router, address: 198.18.0.1, lan: eth0, uplink: up0, target: "netns:rt"}
+`;
+
+/** Machines that answer reads with an empty state; `broken` machines fail in given ways. */
+function setup(broken: Record<string, (c: Command) => Partial<RunResult> | undefined> = {}) {
+  const d = mkdtempSync(join(tmpdir(), "vmctl-cli-"));
+  writeFileSync(join(d, "cluster.yaml"), CLUSTER);
+  const out: string[] = [];
+  const err: string[] = [];
+  const runners = new Map<string, RecordingRunner>();
+  const answer =
+    (t: Target) =>
+    (c: Command): Partial<RunResult> => {
+      const b = broken[formatTarget(t)]?.(c);
+      if (b) return b;
+      if (c.file === "ip" && c.args.includes("-json")) return { stdout: "[]" };
+      return {};
+    };
+  const deps: CliDeps = {
+    stdout: (l) => out.push(l),
+    stderr: (l) => err.push(l),
+    clusterPath: join(d, "cluster.yaml"),
+    stateDir: join(d, "state"),
+    readFile: (p) => readFileSync(p, "utf8"),
+    runnerFor: (t) => {
+      const key = formatTarget(t);
+      let r = runners.get(key);
+      if (!r) {
+        r = new RecordingRunner(t, answer(t));
+        runners.set(key, r);
+      }
+      return r;
+    },
+  };
+  const mutations = (target: string) =>
+    (runners.get(target)?.commands ?? []).filter((c) => c.mutates).map(formatCommand);
+  return { deps, out, err, mutations, vmctl: (...argv: string[]) => run(argv, deps) };
+}
+
+describe("vmctl CLI (fake machines)", () => {
+  it("creates, lists and deletes networks in the store", async () => {
+    const t = setup();
+    expect(await t.vmctl("net", "create", "net1", "--subnet", "10.10.10.0/24")).toBe(0);
+    expect(await t.vmctl("--json", "net", "list")).toBe(0);
+    expect(JSON.parse(t.out[1] ?? "")).toMatchObject([{ name: "net1", table: 101 }]);
+    expect(await t.vmctl("net", "delete", "net1")).toBe(0);
+    expect(await t.vmctl("--json", "net", "list")).toBe(0);
+    expect(t.out[3]).toBe("[]");
+  });
+
+  it.each([
+    [
+      ["net", "create", "b", "--subnet", "10.10.10.128/25"],
+      "vmctl: subnet 10.10.10.128/25 overlaps network a (10.10.10.0/24)",
+    ],
+    [
+      ["net", "create", "b", "--subnet", "10.20.0.0/24", "--gateway", "10.30.0.1"],
+      "vmctl: gateway 10.30.0.1 is not a usable address in 10.20.0.0/24",
+    ],
+    [["net", "create", "a", "--subnet", "10.40.0.0/24"], "vmctl: network a already exists"],
+    [["net", "delete", "zz"], "vmctl: no network named zz (see: vmctl net list)"],
+    [
+      ["host", "apply", "nohost"],
+      "vmctl: no host named nohost in the cluster file (hosts: host1, host2)",
+    ],
+  ])("rejects bad input with one line and exit 1 (%#)", async (argv, line) => {
+    const t = setup();
+    await t.vmctl("net", "create", "a", "--subnet", "10.10.10.0/24");
+    expect(await t.vmctl(...argv)).toBe(1);
+    expect(t.err).toEqual([line]);
+  });
+
+  it("changes no host when one host cannot be reached", async () => {
+    const t = setup({
+      "netns:h2": (c) =>
+        c.file === "true"
+          ? {
+              exitCode: 255,
+              stderr: 'Cannot open network namespace "h2": No such file or directory\n',
+            }
+          : undefined,
+    });
+    await t.vmctl("net", "create", "net1", "--subnet", "10.10.10.0/24");
+    expect(await t.vmctl("host", "apply")).toBe(1);
+    expect(t.err).toEqual([
+      'vmctl: host2 cannot be reached: Cannot open network namespace "h2": No such file or directory',
+    ]);
+    expect(t.mutations("netns:h1")).toEqual([]);
+  });
+
+  it("names a missing tool and its package, changing nothing", async () => {
+    const t = setup({
+      "netns:rt": (c) =>
+        c.file === "ipset"
+          ? { exitCode: 255, stderr: 'exec of "ipset" failed: No such file or directory\n' }
+          : undefined,
+    });
+    await t.vmctl("net", "create", "net1", "--subnet", "10.10.10.0/24");
+    expect(await t.vmctl("router", "apply")).toBe(1);
+    expect(t.err).toEqual(["vmctl: router: ipset not found (install ipset)"]);
+    expect(t.mutations("netns:rt")).toEqual([]);
+  });
+
+  it("rolls back the commands already run when one fails", async () => {
+    const t = setup({
+      "netns:h1": (c) =>
+        c.file === "ip" && c.args[0] === "rule" && c.args[1] === "add"
+          ? { exitCode: 2, stderr: "RTNETLINK answers: Operation not permitted\n" }
+          : undefined,
+    });
+    await t.vmctl("net", "create", "net1", "--subnet", "10.10.10.0/24");
+    expect(await t.vmctl("host", "apply", "host1")).toBe(1);
+    expect(t.err[0]).toMatch(
+      /^vmctl: host1: ip rule add pref 1000 .* failed \(exit 2\): RTNETLINK answers: Operation not permitted; rolled back \d+ earlier commands$/,
+    );
+    const m = t.mutations("netns:h1");
+    expect(m).toContain("ip link del br-net1");
+    expect(m).toContain("ip route del default table 101 proto 77");
+    expect(m.indexOf("ip link del br-net1")).toBeGreaterThan(
+      m.indexOf("ip route del default table 101 proto 77"),
+    );
+  });
+
+  it("--dry-run prints the commands with their target and runs none", async () => {
+    const t = setup();
+    await t.vmctl("net", "create", "net1", "--subnet", "10.10.10.0/24");
+    t.out.length = 0;
+    expect(await t.vmctl("--dry-run", "router", "apply")).toBe(0);
+    expect(t.out).toContain("[netns:rt] ip addr replace 10.10.10.1/32 dev lo label lo:vmctl");
+    expect(t.out.at(-1)).toBe("router: 14 command(s) would run");
+    expect(t.mutations("netns:rt")).toEqual([]);
+  });
+
+  it("refuses to delete a network with ports unless forced", async () => {
+    const t = setup();
+    await t.vmctl("net", "create", "net1", "--subnet", "10.10.10.0/24");
+    const file = join(t.deps.stateDir, "networks.json");
+    const data = JSON.parse(readFileSync(file, "utf8"));
+    data.ports.push({ network: "net1", host: "host1", ip: "10.10.10.11", dev: "vm1" });
+    writeFileSync(file, JSON.stringify(data));
+    expect(await t.vmctl("net", "delete", "net1")).toBe(1);
+    expect(t.err).toEqual([
+      "vmctl: network net1 is used by 1 VM port(s) (10.10.10.11); detach them or use --force",
+    ]);
+    expect(await t.vmctl("net", "delete", "net1", "--force")).toBe(0);
+  });
+});

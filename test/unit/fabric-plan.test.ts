@@ -1,0 +1,242 @@
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { formatCommand } from "../../lib/exec/command.js";
+import type { HostSpec, RouterSpec } from "../../lib/net/cluster.js";
+import { type HostDesired, planHost } from "../../lib/net/host-plan.js";
+import {
+  type MachineState,
+  parseAddrs,
+  parseIpsetSave,
+  parseIptablesS,
+  parseLinks,
+  parseRoutes,
+  parseRules,
+  parseSysctl,
+} from "../../lib/net/machine-state.js";
+import { EMPTY_STORE } from "../../lib/net/model.js";
+import { defineNetwork } from "../../lib/net/network.js";
+import type { Step } from "../../lib/net/plan-items.js";
+import { planRouter, type RouterDesired } from "../../lib/net/router-plan.js";
+
+const fixture = (f: string) =>
+  readFileSync(new URL(`../fixtures/fabric/${f}`, import.meta.url), "utf8");
+
+/** A machine with a converged net1 plus foreign routes, rules, ipsets and NAT rules. */
+const captured = (): MachineState => ({
+  links: parseLinks(fixture("ip-link.json")),
+  addrs: parseAddrs(fixture("ip-addr.json")),
+  routes: parseRoutes(fixture("ip-route.json")),
+  rules: parseRules(fixture("ip-rule.json")),
+  sysctls: parseSysctl(fixture("sysctl.txt")),
+  ipsets: parseIpsetSave(fixture("ipset-save.txt")),
+  natRules: parseIptablesS(fixture("iptables-nat-postrouting.txt")),
+});
+
+const EMPTY: MachineState = {
+  links: [],
+  addrs: [],
+  routes: [],
+  rules: [],
+  sysctls: {},
+  ipsets: {},
+  natRules: [],
+};
+
+const store = structuredClone(EMPTY_STORE);
+const net1 = defineNetwork(store, { name: "net1", subnet: "10.10.10.0/24" });
+const host: HostSpec = {
+  name: "host1",
+  address: "198.18.0.11",
+  lan: "eth0",
+  target: { kind: "local" },
+  libvirt: "qemu:///system",
+};
+const router: RouterSpec = {
+  name: "router",
+  address: "198.18.0.1",
+  lan: "eth0",
+  uplink: "up0",
+  target: { kind: "local" },
+};
+const port = { network: "net1", host: "host1", ip: "10.10.10.11", dev: "vm1" };
+const hostD: HostDesired = { host, routerAddress: "198.18.0.1", networks: [net1], ports: [port] };
+const routerD: RouterDesired = {
+  router,
+  networks: [net1],
+  ports: [{ ...port, hostAddress: "198.18.0.11" }],
+};
+
+const lines = (steps: Step[]) => steps.map((s) => formatCommand(s.command));
+
+/** What `sysctl` would show after the plan ran. */
+function afterSysctls(steps: Step[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const s of steps)
+    if (s.command.file === "sysctl") {
+      const [k, v] = (s.command.args[1] ?? "").split("=");
+      out[k ?? ""] = v ?? "";
+    }
+  return out;
+}
+
+describe("parsers (captured iproute2 6.1 / ipset / iptables-nft output)", () => {
+  it("reads links with alias and kind, IPv4 addresses with labels", () => {
+    const s = captured();
+    expect(s.links.find((l) => l.name === "br-net1")).toEqual({
+      name: "br-net1",
+      mac: "02:16:94:33:ed:92",
+      alias: "vmctl",
+      up: true,
+      kind: "bridge",
+    });
+    expect(s.addrs).toContainEqual({ dev: "lo", cidr: "10.10.10.1/32", label: "lo:vmctl" });
+    expect(s.addrs).toContainEqual({
+      dev: "br-net1",
+      cidr: "169.254.169.254/32",
+      label: "br-net1",
+    });
+  });
+
+  it("reads numeric route types, tables and protocols, host routes as /32", () => {
+    const r = captured().routes;
+    expect(r).toContainEqual(
+      expect.objectContaining({
+        table: 101,
+        type: "unicast",
+        dst: "10.10.10.11/32",
+        proto: 77,
+        dev: "br-net1",
+      }),
+    );
+    expect(r).toContainEqual(
+      expect.objectContaining({ table: 254, type: "unreachable", dst: "10.20.20.0/24", proto: 77 }),
+    );
+    expect(r).toContainEqual(
+      expect.objectContaining({ table: 101, dst: "192.0.2.0/24", proto: 0, gateway: "198.18.0.1" }),
+    );
+  });
+
+  it("reads rules, sysctls (absent keys left out), ipset members and NAT rules", () => {
+    const s = captured();
+    expect(s.rules).toContainEqual({ pref: 1000, iif: "br-net1", table: 101, proto: 77 });
+    expect(s.sysctls["net.ipv4.neigh.br-net1.proxy_delay"]).toBe("80");
+    expect("net.ipv4.conf.br-gone.proxy_arp" in s.sysctls).toBe(false);
+    expect(s.ipsets).toEqual({ "vmctl-nets": ["10.10.10.0/24"], other: ["192.0.2.9/32"] });
+    expect(s.natRules).toHaveLength(2);
+  });
+});
+
+describe("host planner", () => {
+  it("configures a fresh host completely, the /32 of each local VM included", () => {
+    expect(lines(planHost(hostD, EMPTY))).toEqual([
+      "sysctl -w net.ipv4.ip_forward=1",
+      "sysctl -w net.ipv4.conf.all.rp_filter=2",
+      "sysctl -w net.ipv4.conf.default.rp_filter=2",
+      "sysctl -w net.ipv4.conf.eth0.rp_filter=2",
+      "sysctl -w net.ipv4.conf.all.send_redirects=0",
+      "sysctl -w net.ipv4.conf.default.send_redirects=0",
+      "sysctl -w net.ipv4.conf.eth0.send_redirects=0",
+      "sysctl -w net.ipv4.conf.eth0.arp_ignore=1",
+      "sysctl -w net.ipv4.conf.eth0.arp_announce=2",
+      "ip link add br-net1 type bridge",
+      "ip link set dev br-net1 address 02:16:94:33:ed:92 alias vmctl up",
+      "sysctl -w net.ipv4.conf.br-net1.proxy_arp=1",
+      "sysctl -w net.ipv4.neigh.br-net1.proxy_delay=0",
+      "sysctl -w net.ipv4.conf.br-net1.send_redirects=0",
+      "ip addr replace 10.10.10.2/24 dev br-net1",
+      "ip addr replace 169.254.169.254/32 dev br-net1",
+      "ip route replace 10.10.10.0/24 via 198.18.0.1 dev eth0 table 101 proto 77",
+      "ip route replace default via 198.18.0.1 dev eth0 table 101 proto 77",
+      "ip route replace 10.10.10.11 dev br-net1 table 101 proto 77 scope link",
+      "ip rule add pref 1000 iif br-net1 lookup 101 protocol 77",
+    ]);
+  });
+
+  it("plans nothing once everything is in place", () => {
+    const cur = captured();
+    cur.sysctls = { ...cur.sysctls, ...afterSysctls(planHost(hostD, cur)) };
+    const ours = cur.routes.filter((r) => r.table !== 254 || r.proto !== 77);
+    expect(lines(planHost(hostD, { ...cur, routes: ours }))).toEqual([]);
+  });
+
+  it("puts back only what is missing (a deleted rule)", () => {
+    const cur = captured();
+    cur.sysctls = { ...cur.sysctls, ...afterSysctls(planHost(hostD, cur)) };
+    cur.routes = cur.routes.filter((r) => r.table !== 254 || r.proto !== 77);
+    cur.rules = cur.rules.filter((r) => r.pref !== 1000);
+    expect(lines(planHost(hostD, cur))).toEqual([
+      "ip rule add pref 1000 iif br-net1 lookup 101 protocol 77",
+    ]);
+  });
+
+  it("removes exactly what vmctl added when the network is gone, nothing foreign", () => {
+    expect(lines(planHost({ ...hostD, networks: [], ports: [] }, captured()))).toEqual([
+      "ip rule del pref 1000 iif br-net1 lookup 101 protocol 77",
+      "ip route del default table 101 proto 77",
+      "ip route del 10.10.10.0/24 table 101 proto 77",
+      "ip route del 10.10.10.11 table 101 proto 77",
+      "ip route del unreachable 10.20.20.0/24 proto 77",
+      "ip link del br-net1",
+    ]);
+  });
+
+  it("refuses to take over a bridge vmctl did not create", () => {
+    const cur = captured();
+    cur.links = cur.links.map((l) => ({ ...l, alias: undefined }));
+    expect(() => planHost(hostD, cur)).toThrow("host1: br-net1 exists and was not made by vmctl");
+  });
+
+  it("gives every added item an undo for rollback", () => {
+    const undos = planHost(hostD, EMPTY).map((s) => (s.undo ? formatCommand(s.undo) : undefined));
+    expect(undos).toContain("ip link del br-net1");
+    expect(undos).toContain("ip rule del pref 1000 iif br-net1 lookup 101 protocol 77");
+    expect(undos).toContain("ip route del 10.10.10.11 table 101 proto 77");
+  });
+});
+
+describe("router planner", () => {
+  it("configures a fresh router: gateways, unreachables, ipset, NAT that spares VM-to-VM", () => {
+    expect(lines(planRouter(routerD, EMPTY))).toEqual([
+      "sysctl -w net.ipv4.ip_forward=1",
+      "sysctl -w net.ipv4.conf.all.send_redirects=0",
+      "sysctl -w net.ipv4.conf.default.send_redirects=0",
+      "sysctl -w net.ipv4.conf.eth0.send_redirects=0",
+      "sysctl -w net.ipv4.conf.up0.send_redirects=0",
+      "sysctl -w net.ipv4.conf.all.rp_filter=1",
+      "sysctl -w net.ipv4.conf.eth0.rp_filter=1",
+      "ip link set dev lo up",
+      "ipset create vmctl-nets hash:net -exist",
+      "ipset add vmctl-nets 10.10.10.0/24 -exist",
+      "iptables -w -t nat -A POSTROUTING -o up0 -m set --match-set vmctl-nets src -m set '!' --match-set vmctl-nets dst -m comment --comment vmctl -j MASQUERADE",
+      "ip addr replace 10.10.10.1/32 dev lo label lo:vmctl",
+      "ip route replace unreachable 10.10.10.0/24 proto 77",
+      "ip route replace unreachable 169.254.0.0/16 proto 77",
+      "ip route replace 10.10.10.11 via 198.18.0.11 dev eth0 proto 77",
+    ]);
+  });
+
+  it("removes only its own routes, address, NAT rule and ipset when no network is left", () => {
+    const d: RouterDesired = { router: { ...router, uplink: "eth0" }, networks: [], ports: [] };
+    expect(lines(planRouter(d, captured()))).toEqual([
+      "ip route del default table 101 proto 77",
+      "ip route del 10.10.10.0/24 table 101 proto 77",
+      "ip route del 10.10.10.11 table 101 proto 77",
+      "ip route del unreachable 10.20.20.0/24 proto 77",
+      "ip addr del 10.10.10.1/32 dev lo",
+      "iptables -w -t nat -D POSTROUTING -o eth0 -m set --match-set vmctl-nets src -m set '!' --match-set vmctl-nets dst -m comment --comment vmctl -j MASQUERADE",
+      "ipset destroy vmctl-nets",
+    ]);
+  });
+
+  it("replaces the NAT rule when the uplink changes", () => {
+    const cur = captured();
+    const out = lines(planRouter(routerD, cur));
+    expect(out).toContain(
+      "iptables -w -t nat -D POSTROUTING -o eth0 -m set --match-set vmctl-nets src -m set '!' --match-set vmctl-nets dst -m comment --comment vmctl -j MASQUERADE",
+    );
+    expect(out).toContain(
+      "iptables -w -t nat -A POSTROUTING -o up0 -m set --match-set vmctl-nets src -m set '!' --match-set vmctl-nets dst -m comment --comment vmctl -j MASQUERADE",
+    );
+    expect(out.join("\n")).not.toContain("SNAT");
+  });
+});
