@@ -47,20 +47,25 @@ function inventory(n: number): string {
 
 const clientAddress = (i: number) => `127.1.${Math.floor(i / 250)}.${(i % 250) + 1}`;
 
-async function mdserver(port: number, instances: number): Promise<ChildProcess> {
+async function mdserver(
+  port: number,
+  instances: number,
+  logRequests = true,
+): Promise<ChildProcess> {
   const conf = join(work, `md-${port}.conf`);
   writeFileSync(
     conf,
-    `[mdserver]\nlisten = 127.0.0.1\nport = ${port}\nlibvirt = no\npassword = bench\ninstances-file = ${inventory(instances)}\nlog-requests = no\n`,
+    `[mdserver]\nlisten = 127.0.0.1\nport = ${port}\nlibvirt = no\npassword = bench\ninstances-file = ${inventory(instances)}\nlog-requests = ${logRequests ? "yes" : "no"}\n`,
   );
   return start([join(DIST, "mdserver/main.js"), "--config", conf], "mdserver listening");
 }
 
-async function load(port: number, connections = 200) {
+async function load(port: number, connections = 200, overallRate?: number) {
   const r = await autocannon({
     url: `http://127.0.0.1:${port}${PATH}`,
     connections,
     duration: DURATION,
+    ...(overallRate ? { overallRate } : {}),
   });
   return {
     rps: r.requests.average,
@@ -79,20 +84,29 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 async function throughput() {
   console.log(
-    `\n## Throughput: GET ${PATH}, 200 connections, ${DURATION} s per round, 3 rounds alternating`,
+    `\n## Throughput: GET ${PATH}, 200 connections, ${DURATION} s per round: 3 saturated rounds alternating, then one each at a fixed 5000 req/s`,
   );
   const hello = await start([join(DIST, "bench/hello-server.js"), "8280"], "listening");
   const md = await mdserver(8281, 10);
+  const quiet = await mdserver(8284, 10, false);
   const rows: Record<string, ReturnType<typeof load> extends Promise<infer T> ? T[] : never> = {
     hello: [],
     mdserver: [],
+    "mdserver, log-requests = no": [],
+    "hello @ 5000 req/s": [],
+    "mdserver @ 5000 req/s": [],
   };
   for (let round = 0; round < 3; round++) {
     rows.hello?.push(await load(8280));
     rows.mdserver?.push(await load(8281));
+    rows["mdserver, log-requests = no"]?.push(await load(8284));
   }
+  // Saturated, latency is queueing (connections / throughput); at a fixed rate it is service time.
+  rows["hello @ 5000 req/s"]?.push(await load(8280, 200, 5000));
+  rows["mdserver @ 5000 req/s"]?.push(await load(8281, 200, 5000));
   await stop(hello);
   await stop(md);
+  await stop(quiet);
   console.log("| server | req/s (median) | p50 ms | p99 ms | errors |\n|---|---|---|---|---|");
   for (const [name, rs] of Object.entries(rows)) {
     console.log(
@@ -119,7 +133,8 @@ async function storm() {
       const agent = new Agent({ keepAlive: true, localAddress: clientAddress(k + 1) } as never);
       const t0 = performance.now();
       try {
-        requests += await cloudInitCrawl(agent, 8282);
+        const made = await cloudInitCrawl(agent, 8282);
+        requests += made;
       } catch (err) {
         errors++;
         if (errors <= 3) console.log(`error: ${(err as Error).message}`);

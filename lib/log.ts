@@ -16,3 +16,32 @@ export function jsonLogger(write: (line: string) => void, minLevel: Level = "inf
 }
 
 export const silentLogger: Logger = { log() {} };
+
+/**
+ * Batches lines written in one event-loop turn into one write: at thousands of requests a
+ * second, one write(2) per log line costs as much as answering the request.
+ */
+export function batchedWriter(sink: (chunk: string) => void): {
+  write: (line: string) => void;
+  flush: () => void;
+} {
+  let pending: string[] = [];
+  let scheduled = false;
+  const flush = () => {
+    scheduled = false;
+    if (pending.length === 0) return;
+    const chunk = pending.join("");
+    pending = [];
+    sink(chunk);
+  };
+  return {
+    write(line) {
+      pending.push(line);
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(flush);
+      }
+    },
+    flush,
+  };
+}

@@ -37,7 +37,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
       client: deps.clientAddress(c),
       instance: c.get("instance")?.name ?? null,
       method: c.req.method,
-      path: new URL(c.req.url).pathname.slice(0, MAX_PATH),
+      path: c.req.path.slice(0, MAX_PATH),
       status: c.res.status,
       token: c.req.header("x-aws-ec2-metadata-token") !== undefined,
       ms: Math.round((performance.now() - start) * 1000) / 1000,
@@ -50,7 +50,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
   });
 
   app.all("*", async (c) => {
-    const raw = new URL(c.req.url).pathname;
+    // Hono's path keeps `//` runs as sent (new URL() would too, at several times the cost).
+    const raw = c.req.path;
     if (raw.length > MAX_PATH) return c.text("Request-URI Too Long", 414);
     const client = deps.clientAddress(c);
     const inst = deps.inventory.lookup(client);

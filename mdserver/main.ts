@@ -5,7 +5,7 @@ import { cmd, LOCAL } from "../lib/exec/command.js";
 import { ExecRunner, streamLines } from "../lib/exec/runner.js";
 import { Inventory } from "../lib/inventory/inventory.js";
 import { LibvirtSource } from "../lib/inventory/libvirt-source.js";
-import { jsonLogger } from "../lib/log.js";
+import { batchedWriter, jsonLogger } from "../lib/log.js";
 import { normalizeAddress } from "../lib/net-address.js";
 import { createApp } from "./app.js";
 import type { ServeContext } from "./context.js";
@@ -40,7 +40,8 @@ async function main(argv: string[]): Promise<number> {
     }
   }
 
-  const log = jsonLogger((line) => process.stdout.write(line));
+  const out = batchedWriter((chunk) => process.stdout.write(chunk));
+  const log = jsonLogger(out.write);
   const loaded = await loadAll(configPath, explicit);
   if (check) {
     process.stdout.write(`${configPath}: ok\n`);
@@ -105,6 +106,7 @@ async function main(argv: string[]): Promise<number> {
   });
   libvirt?.stop();
   await closeAll(servers);
+  out.flush();
   return 0;
 }
 
