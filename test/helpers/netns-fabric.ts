@@ -128,6 +128,7 @@ export function vmctl(
   args: string[],
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<CliResult> {
+  // A later --cluster in args wins (commander keeps the last value).
   const argv = [
     "dist/vmctl/main.js",
     "--cluster",

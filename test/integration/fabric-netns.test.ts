@@ -1,3 +1,6 @@
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inNs, ip, run } from "../helpers/md-netns.js";
 import {
@@ -16,6 +19,10 @@ const machines = () => [lab.router, lab.hosts.host1, lab.hosts.host2];
 const before = new Map<string, Record<string, unknown>>();
 const redirectsBefore = new Map<string, number>();
 const vms: Record<string, string> = {};
+
+function which(tool: string): string {
+  return execFileSync("which", [tool], { encoding: "utf8" }).trim();
+}
 
 async function ok(args: string[]): Promise<string> {
   const r = await vmctl(lab, args);
@@ -71,10 +78,40 @@ describe("vmctl fabric in network namespaces", () => {
     lab.destroy();
   });
 
+  it("refuses to apply when a host cannot be reached, changing no machine", async () => {
+    const broken = join(lab.dir, "broken-cluster.yaml");
+    writeFileSync(
+      broken,
+      readFileSync(lab.clusterFile, "utf8").replace(lab.hosts.host2, `${lab.id}-gone`),
+    );
+    const r = await vmctl(lab, ["--cluster", broken, "host", "apply"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      `vmctl: host2 cannot be reached: Cannot open network namespace "${lab.id}-gone": No such file or directory\n`,
+    );
+    for (const ns of machines()) expect(snapshot(ns), ns).toEqual(before.get(ns));
+  });
+
+  it("names a missing tool and changes nothing", async () => {
+    // A PATH with every tool the host needs except arping.
+    const bin = join(lab.dir, "bin");
+    mkdirSync(bin);
+    for (const tool of ["ip", "sysctl", "true"]) symlinkSync(which(tool), join(bin, tool));
+    const r = await vmctl(lab, ["host", "apply", "host1"], { ...process.env, PATH: bin });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe("vmctl: host1: arping not found (install arping)\n");
+    expect(snapshot(lab.hosts.host1)).toEqual(before.get(lab.hosts.host1));
+  });
+
   it("--dry-run prints the exact commands and changes nothing", async () => {
     const out = await ok(["--dry-run", "host", "apply", "host1"]);
-    expect(out).toContain(`[netns:${lab.hosts.host1}] ip link add br-net1 type bridge`);
-    expect(out).toContain("ip rule add pref 1000 iif br-net1 lookup 101 protocol 77");
+    expect(out).toContain(
+      `[netns:${lab.hosts.host1}] ip -batch - <<'EOF'\nlink add br-net1 type bridge\n`,
+    );
+    expect(out).toContain("\nrule add pref 1000 iif br-net1 lookup 101 protocol 77\n");
+    expect(out).toContain(
+      `[netns:${lab.hosts.host1}] sysctl -w net.ipv4.neigh.br-net1.proxy_delay=0\n`,
+    );
     expect(out).toMatch(/host1: \d+ command\(s\) would run/);
     expect(snapshot(lab.hosts.host1)).toEqual(before.get(lab.hosts.host1));
   });

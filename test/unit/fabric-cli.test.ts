@@ -22,7 +22,16 @@ function setup(broken: Record<string, (c: Command) => Partial<RunResult> | undef
   const answer =
     (t: Target) =>
     (c: Command): Partial<RunResult> => {
-      const b = broken[formatTarget(t)]?.(c);
+      const fail = broken[formatTarget(t)];
+      if (fail && c.file === "ip" && c.args[0] === "-batch") {
+        // Like ip -batch: stop at the first failing line and name it.
+        const lines = (c.input ?? "").trimEnd().split("\n");
+        for (const [i, line] of lines.entries()) {
+          const b = fail({ file: "ip", args: line.split(" "), mutates: true });
+          if (b) return { ...b, stderr: `${b.stderr ?? ""}Command failed -:${i + 1}\n` };
+        }
+      }
+      const b = fail?.(c);
       if (b) return b;
       if (c.file === "ip" && c.args.includes("-json")) return { stdout: "[]" };
       return {};
@@ -137,7 +146,9 @@ describe("vmctl CLI (fake machines)", () => {
     await t.vmctl("net", "create", "net1", "--subnet", "10.10.10.0/24");
     t.out.length = 0;
     expect(await t.vmctl("--dry-run", "router", "apply")).toBe(0);
-    expect(t.out).toContain("[netns:rt] ip addr replace 10.10.10.1/32 dev lo label lo:vmctl");
+    expect(t.out.join("\n")).toContain(
+      "[netns:rt] ip -batch - <<'EOF'\naddr replace 10.10.10.1/32 dev lo label lo:vmctl\n",
+    );
     expect(t.out.at(-1)).toBe("router: 14 command(s) would run");
     expect(t.mutations("netns:rt")).toEqual([]);
   });
