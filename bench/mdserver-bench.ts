@@ -55,7 +55,7 @@ async function mdserver(
   const conf = join(work, `md-${port}.conf`);
   writeFileSync(
     conf,
-    `[mdserver]\nlisten = 127.0.0.1\nport = ${port}\nlibvirt = no\npassword = bench\ninstances-file = ${inventory(instances)}\nlog-requests = ${logRequests ? "yes" : "no"}\n`,
+    `[mdserver]\nstate-dir = ${work}/state\nlisten = 127.0.0.1\nport = ${port}\nlibvirt = no\npassword = bench\ninstances-file = ${inventory(instances)}\nlog-requests = ${logRequests ? "yes" : "no"}\n`,
   );
   return start([join(DIST, "mdserver/main.js"), "--config", conf], "mdserver listening");
 }

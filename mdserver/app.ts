@@ -3,6 +3,7 @@ import type { Instance } from "../lib/inventory/instance.js";
 import type { Inventory } from "../lib/inventory/inventory.js";
 import type { Logger } from "../lib/log.js";
 import type { ServeContext } from "./context.js";
+import type { InstanceStateStore } from "./instance-state.js";
 import { parseTtl, type TokenIssuer } from "./tokens.js";
 import { listingOf, resolve } from "./tree.js";
 import { type ReadOptional, userDataFor } from "./user-data.js";
@@ -19,8 +20,8 @@ export interface AppDeps {
   readOptional: ReadOptional;
   /** The TCP peer address, already normalised (`::ffff:` removed). */
   clientAddress: (c: Context) => string;
-  /** Reports an instance's request (vmctl waits for "first metadata fetch"). */
-  onInstanceRequest?: (inst: Instance, path: string) => void;
+  /** Boot progress for vmctl: first request, phone_home. */
+  state: InstanceStateStore;
 }
 
 type Env = { Variables: { instance: Instance | undefined } };
@@ -64,7 +65,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
       return notFound(c);
     }
     c.set("instance", inst);
-    deps.onInstanceRequest?.(inst, raw);
+    deps.state.noteRequest(inst);
     const ctx = deps.context();
 
     // `//latest//meta-data` is `/latest/meta-data` (the AWS SDK asks for `//latest/...`).
@@ -75,6 +76,10 @@ export function createApp(deps: AppDeps): Hono<Env> {
     if (version === "latest" && rest.join("/") === "api/token") {
       if (c.req.method !== "PUT") return c.text("Method Not Allowed", 405, { Allow: "PUT" });
       return putToken(c, deps, inst);
+    }
+    if (version === "latest" && rest.join("/") === "phone-home") {
+      if (c.req.method !== "POST") return c.text("Method Not Allowed", 405, { Allow: "POST" });
+      return phoneHome(c, deps, inst);
     }
     if (c.req.method !== "GET" && c.req.method !== "HEAD") {
       return c.text("Method Not Allowed", 405, { Allow: "GET, HEAD" });
@@ -104,6 +109,19 @@ export function createApp(deps: AppDeps): Hono<Env> {
 
 function notFound(c: Context) {
   return c.text("Not Found", 404);
+}
+
+const MAX_PHONE_HOME = 64 * 1024;
+
+async function phoneHome(c: Context, deps: AppDeps, inst: Instance) {
+  const body = await c.req.text();
+  if (body.length > MAX_PHONE_HOME) return c.text("Payload Too Large", 413);
+  const form = new URLSearchParams(body);
+  const claimed = form.get("instance_id");
+  // A guest may only report for itself.
+  if (claimed !== null && claimed !== inst.instanceId) return c.text("Forbidden", 403);
+  await deps.state.notePhoneHome(inst, form);
+  return c.text("OK");
 }
 
 function putToken(c: Context, deps: AppDeps, inst: Instance) {

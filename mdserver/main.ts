@@ -9,6 +9,7 @@ import { batchedWriter, jsonLogger } from "../lib/log.js";
 import { normalizeAddress } from "../lib/net-address.js";
 import { createApp } from "./app.js";
 import type { ServeContext } from "./context.js";
+import { InstanceStateStore } from "./instance-state.js";
 import { closeAll, listenAll } from "./listen.js";
 import { loadAll, readOptional } from "./load.js";
 import { TokenIssuer } from "./tokens.js";
@@ -57,6 +58,7 @@ async function main(argv: string[]): Promise<number> {
     tokens: new TokenIssuer(),
     log,
     readOptional,
+    state: new InstanceStateStore(context.config.server["state-dir"], log),
     clientAddress: (c) => normalizeAddress(getConnInfo(c).remote.address ?? ""),
   });
   const { listen, port } = context.config.server;

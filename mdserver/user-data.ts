@@ -7,6 +7,7 @@ import { allKeys, namesFor } from "./ec2-tree.js";
 /** Reads a file, or undefined when it does not exist. */
 export type ReadOptional = (path: string) => Promise<string | undefined>;
 
+export const PHONE_HOME_URL = "http://169.254.169.254/latest/phone-home";
 const SAFE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.:-]*$/;
 
 /**
@@ -56,6 +57,14 @@ export function cloudConfigFor(
     cfg.password = hash;
     cfg.chpasswd = { expire: false };
     cfg.ssh_pwauth = inst.sshPwauth ?? config.server["ssh-pwauth"];
+  }
+  if (config.server["phone-home"]) {
+    // cloud-final posts this when boot is done: vmctl's "boot finished" and the host keys it pins.
+    cfg.phone_home = {
+      url: PHONE_HOME_URL,
+      post: ["instance_id", "hostname", "fqdn", "pub_key_ed25519", "pub_key_ecdsa", "pub_key_rsa"],
+      tries: 10,
+    };
   }
   return `#cloud-config\n${yaml.dump(cfg, { lineWidth: -1 })}`;
 }

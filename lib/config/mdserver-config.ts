@@ -31,6 +31,8 @@ export const MDSERVER_KEYS = {
   "userdata-dir": { ...optionalStr(), aliases: ["userdata_dir"] },
   "ssh-pwauth": bool(true),
   "generate-user-data": bool(true),
+  "phone-home": bool(true),
+  "state-dir": { ...optionalStr(), default: "/var/lib/mdserver" as string | undefined },
   imdsv2: oneOf("optional", ["optional", "required"] as const),
   libvirt: bool(true),
   "libvirt-uri": optionalStr(),

@@ -41,6 +41,7 @@ instances:
 YAML
 cat > "$work/mdserver.conf" <<CONF
 [mdserver]
+state-dir = $work/state
 password = demo-password
 libvirt = no
 instances-file = $work/instances.yaml

@@ -4,6 +4,7 @@ import { Inventory } from "../../lib/inventory/inventory.js";
 import { type Logger, silentLogger } from "../../lib/log.js";
 import { createApp } from "../../mdserver/app.js";
 import { createContext } from "../../mdserver/context.js";
+import { InstanceStateStore } from "../../mdserver/instance-state.js";
 import { TokenIssuer } from "../../mdserver/tokens.js";
 
 export const KEY_A =
@@ -42,6 +43,7 @@ export function testApp(
     instances?: Instance[];
     files?: Record<string, string>;
     tokens?: TokenIssuer;
+    state?: InstanceStateStore;
     log?: Logger;
   } = {},
 ) {
@@ -56,6 +58,7 @@ export function testApp(
     tokens: opts.tokens ?? new TokenIssuer(),
     log: opts.log ?? silentLogger,
     readOptional: async (path) => opts.files?.[path],
+    state: opts.state ?? new InstanceStateStore(undefined, silentLogger),
     clientAddress: (c) => c.req.header("x-test-client") ?? "10.0.0.5",
   });
   const req = async (path: string, init: RequestInit & { from?: string } = {}) => {

@@ -21,6 +21,7 @@ p.add_argument("--uuid", default="7c2b4b8a-0f0e-4c5e-9d4b-2f1e7a6b5c4d")
 p.add_argument("--serial", default="")
 p.add_argument("--max-wait", type=int, default=10)
 p.add_argument("--timeout", type=int, default=5)
+p.add_argument("--phone-home", action="store_true", help="then run cc_phone_home on the user-data")
 args = p.parse_args()
 
 logging.basicConfig(stream=sys.stderr, level=logging.DEBUG)
@@ -77,5 +78,15 @@ if found:
         identity=ds.identity,
         api_version=ds._crawled_metadata.get("_metadata_api_version"),
     )
+if found and args.phone_home:
+    # cloud-final's phone_home module, fed the cloud-config this instance received.
+    import yaml
+    from cloudinit import cloud
+    from cloudinit.config import cc_phone_home
+
+    cfg = yaml.safe_load(out["userdata"])
+    c = cloud.Cloud(ds, paths, sys_cfg, distro, None)
+    cc_phone_home.handle("phone_home", cfg, c, logging.getLogger("phone_home"), [])
+    out["phone_home_url"] = cfg.get("phone_home", {}).get("url")
 out["requests"] = requests[0]
 print(json.dumps(out, default=str))

@@ -30,7 +30,7 @@ describe("mdserver with the AWS SDK for JavaScript's IMDS client", () => {
     );
     writeFileSync(
       join(dir, "mdserver.conf"),
-      `[mdserver]\nlibvirt = no\ninstances-file = ${join(dir, "instances.yaml")}\n`,
+      `[mdserver]\nlibvirt = no\nstate-dir = ${dir}/state\ninstances-file = ${join(dir, "instances.yaml")}\n`,
     );
     await server.start();
   });

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -30,11 +30,12 @@ interface ClientResult {
 /** Runs cloud-init's own DataSourceEc2 inside a VM namespace. */
 async function cloudInit(
   vm: string,
-  opts: { uuid?: string; serial?: string; maxWait?: number } = {},
+  opts: { uuid?: string; serial?: string; maxWait?: number; phoneHome?: boolean } = {},
 ): Promise<ClientResult> {
   const args = [CLIENT, "--max-wait", String(opts.maxWait ?? 20)];
   if (opts.uuid) args.push("--uuid", opts.uuid);
   if (opts.serial) args.push("--serial", opts.serial);
+  if (opts.phoneHome) args.push("--phone-home");
   // Debian's python3, where the cloud-init package lives (not whatever python3 is first on PATH).
   const r = JSON.parse(await inNsAsync(vm, "/usr/bin/python3", args)) as ClientResult;
   // Wait until mdserver has logged every request the client made.
@@ -84,6 +85,7 @@ describe("mdserver with Debian's cloud-init EC2 datasource as the client", () =>
       join(dir, "mdserver.conf"),
       [
         "[mdserver]",
+        `state-dir = ${dir}/state`,
         "password = correct horse",
         "libvirt = no",
         `instances-file = ${join(dir, "instances.yaml")}`,
@@ -103,7 +105,7 @@ describe("mdserver with Debian's cloud-init EC2 datasource as the client", () =>
   });
 
   it("gives a plain KVM guest (IMDSv1) its instance-id, hostname, keys and password", async () => {
-    const r = await cloudInit(vms.web as string);
+    const r = await cloudInit(vms.web as string, { phoneHome: true });
     expect(r.found).toBe(true);
     expect(r.platform).toBe("unknown");
     expect(r.api_version).toBe("2021-03-23");
@@ -117,6 +119,21 @@ describe("mdserver with Debian's cloud-init EC2 datasource as the client", () =>
     const web = server.requests().filter((l) => l.instance === "web1");
     expect(web.some((l) => l.method === "PUT")).toBe(false);
     expect(web.every((l) => l.status === 200)).toBe(true);
+    expect(r.userdata).toContain("phone_home:\n  url: http://169.254.169.254/latest/phone-home");
+  });
+
+  it("records the first request and cloud-init's phone_home for vmctl", async () => {
+    const state = JSON.parse(
+      readFileSync(join(dir, "state/instances", `${WEB_UUID}.json`), "utf8"),
+    );
+    expect(state).toMatchObject({
+      name: "web1",
+      instanceId: instanceIdFromUuid(WEB_UUID),
+      phoneHome: { hostname: "web1", fqdn: "web1" },
+    });
+    expect(Date.parse(state.firstRequest)).toBeLessThanOrEqual(Date.parse(state.phoneHome.time));
+    const post = server.requests().find((l) => l.method === "POST");
+    expect(post).toMatchObject({ instance: "web1", path: "/latest/phone-home", status: 200 });
   });
 
   it("takes an AWS-identified guest through IMDSv2 and serves its identity document", async () => {

@@ -86,7 +86,7 @@ describe("mdserver following a real libvirtd", () => {
     writeFileSync(
       join(dir, "mdserver.conf"),
       // A long reconcile interval: only the event stream can make the 1 s updates happen.
-      `[mdserver]\nlibvirt-uri = ${libvirtd.uri}\nreconcile-seconds = 3600\nuserdata-dir = ${dir}/none\n`,
+      `[mdserver]\nstate-dir = ${dir}/state\nlibvirt-uri = ${libvirtd.uri}\nreconcile-seconds = 3600\nuserdata-dir = ${dir}/none\n`,
     );
     await server.start();
   });

@@ -91,7 +91,10 @@ describe("a running mdserver", () => {
 
   beforeAll(async () => {
     writeFileSync(instances, yaml("first"));
-    writeFileSync(conf, `[mdserver]\nlibvirt = no\ninstances-file = ${instances}\n`);
+    writeFileSync(
+      conf,
+      `[mdserver]\nlibvirt = no\nstate-dir = ${dir}/state\ninstances-file = ${instances}\n`,
+    );
     await server.start();
   });
 
@@ -102,7 +105,7 @@ describe("a running mdserver", () => {
     writeFileSync(instances, yaml("second"));
     writeFileSync(
       conf,
-      `[mdserver]\nlibvirt = no\ninstances-file = ${instances}\nregion = eu-lab-1\n`,
+      `[mdserver]\nlibvirt = no\nstate-dir = ${dir}/state\ninstances-file = ${instances}\nregion = eu-lab-1\n`,
     );
     server.signal("SIGHUP");
     await server.waitFor((l) => l.msg === "configuration reloaded");
@@ -113,7 +116,7 @@ describe("a running mdserver", () => {
   it("refuses a bad reload and keeps serving the previous configuration", async () => {
     writeFileSync(
       conf,
-      `[mdserver]\nlibvirt = no\ninstances-file = ${instances}\nregion = \nbogus = 1\n`,
+      `[mdserver]\nlibvirt = no\nstate-dir = ${dir}/state\ninstances-file = ${instances}\nregion = \nbogus = 1\n`,
     );
     writeFileSync(instances, yaml("third"));
     server.signal("SIGHUP");

@@ -1,0 +1,77 @@
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { silentLogger } from "../../lib/log.js";
+import { InstanceStateStore } from "../../mdserver/instance-state.js";
+import { instance, testApp } from "../helpers/app-fixture.js";
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function setup() {
+  const dir = mkdtempSync(join(tmpdir(), "md-state-"));
+  dirs.push(dir);
+  let tick = 0;
+  const clock = () => new Date(Date.UTC(2026, 10, 23, 10, 0, tick++));
+  const state = new InstanceStateStore(dir, silentLogger, clock);
+  const t = testApp({ state });
+  const file = join(dir, "instances", `${instance().uuid}.json`);
+  return { ...t, state, read: () => JSON.parse(readFileSync(file, "utf8")) };
+}
+
+const form = (fields: Record<string, string>) => ({
+  method: "POST",
+  headers: { "content-type": "application/x-www-form-urlencoded" },
+  body: new URLSearchParams(fields).toString(),
+});
+
+describe("phone_home and boot progress", () => {
+  it("records the first request once", async () => {
+    const { req, read, state } = setup();
+    await req("/latest/meta-data/instance-id");
+    await req("/latest/meta-data/");
+    await state.notePhoneHome(instance(), new URLSearchParams()); // waits for queued writes
+    expect(read()).toMatchObject({
+      name: "web1",
+      instanceId: "i-3f6c1d2e8a4b4c7d9",
+      firstRequest: "2026-11-23T10:00:00.000Z",
+    });
+  });
+
+  it("stores the host keys cloud-init posts, skipping N/A", async () => {
+    const { req, read } = setup();
+    const r = await req(
+      "/latest/phone-home",
+      form({
+        instance_id: "i-3f6c1d2e8a4b4c7d9",
+        hostname: "web1",
+        pub_key_ed25519: "ssh-ed25519 AAAAhostkey root@web1\n",
+        pub_key_rsa: "N/A",
+      }),
+    );
+    expect(r.status).toBe(200);
+    expect(read().phoneHome).toEqual({
+      time: "2026-11-23T10:00:01.000Z",
+      hostname: "web1",
+      hostKeys: { ed25519: "ssh-ed25519 AAAAhostkey root@web1" },
+    });
+  });
+
+  it("refuses a report for another instance with 403 and records nothing", async () => {
+    const { req, state } = setup();
+    const r = await req(
+      "/latest/phone-home",
+      form({ instance_id: "i-00000000000000000", hostname: "x" }),
+    );
+    expect(r.status).toBe(403);
+    expect((await state.read(instance().uuid))?.phoneHome).toBeUndefined();
+  });
+
+  it("answers GET on phone-home with 405", async () => {
+    const { req } = setup();
+    expect((await req("/latest/phone-home")).status).toBe(405);
+  });
+});
