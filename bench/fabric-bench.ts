@@ -1,6 +1,6 @@
 // Fabric benchmarks (not tests). Run as root:
-//   npm run build && npx tsc -p tsconfig.json --outDir /tmp/vmctl-bench &&
-//   node /tmp/vmctl-bench/bench/fabric-bench.js      (from the repository root)
+//   npm run build && npx tsc -p tsconfig.json --outDir .cache/bench &&
+//   node .cache/bench/bench/fabric-bench.js      (from the repository root)
 // Builds the same namespace topology as test/integration/fabric-netns.test.ts and removes it.
 import { execFile, spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
