@@ -11,6 +11,10 @@ export interface HostSpec {
   lan: string;
   target: Target;
   libvirt: string;
+  /** On the host: VM disks, DHCP files, known_hosts (default /var/lib/vmctl). */
+  stateDir: string;
+  /** On the host: where its mdserver records first requests and phone_home (mdserver state-dir). */
+  mdserverStateDir: string;
 }
 
 export interface RouterSpec {
@@ -30,6 +34,7 @@ type Obj = Record<string, unknown>;
 
 const IFNAME = /^[A-Za-z0-9_.@-]{1,15}$/;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+const PATH = /^\/[A-Za-z0-9_./-]*$/;
 
 /** Parses cluster.yaml; every error is one line naming the file and the key. */
 export function parseCluster(text: string, file: string): Cluster {
@@ -50,13 +55,24 @@ export function parseCluster(text: string, file: string): Cluster {
   const hosts = doc.hosts.map((h: unknown, i: number): HostSpec => {
     const key = `hosts[${i}]`;
     if (!isObj(h)) return fail(key, "expected a mapping");
-    unknownKeys(h, ["name", "address", "lan", "target", "libvirt"], key, fail);
+    unknownKeys(
+      h,
+      ["name", "address", "lan", "target", "libvirt", "state-dir", "mdserver-state-dir"],
+      key,
+      fail,
+    );
     return {
       name: str(h, "name", key, fail, NAME),
       address: addr(h, key, fail),
       lan: str(h, "lan", key, fail, IFNAME),
       target: target(h, key, fail),
       libvirt: h.libvirt === undefined ? "qemu:///system" : str(h, "libvirt", key, fail),
+      stateDir:
+        h["state-dir"] === undefined ? "/var/lib/vmctl" : str(h, "state-dir", key, fail, PATH),
+      mdserverStateDir:
+        h["mdserver-state-dir"] === undefined
+          ? "/var/lib/mdserver"
+          : str(h, "mdserver-state-dir", key, fail, PATH),
     };
   });
   if (!isObj(doc.router)) return fail("router", "expected a mapping");

@@ -28,6 +28,8 @@ describe("cluster.yaml", () => {
       lan: "eth0",
       target: { kind: "ssh", destination: "root@198.18.0.11" },
       libvirt: "qemu+ssh://root@198.18.0.11/system",
+      stateDir: "/var/lib/vmctl",
+      mdserverStateDir: "/var/lib/mdserver",
     });
     expect(c.hosts[1]?.target).toEqual({ kind: "local" });
     expect(c.hosts[1]?.libvirt).toBe("qemu:///system");

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { formatCommand } from "../../lib/exec/command.js";
 import type { HostSpec, RouterSpec } from "../../lib/net/cluster.js";
-import { type HostDesired, planHost } from "../../lib/net/host-plan.js";
+import { type HostDesired, hostSysctlKeys, planHost } from "../../lib/net/host-plan.js";
 import {
   type MachineState,
   parseAddrs,
@@ -50,6 +50,8 @@ const host: HostSpec = {
   lan: "eth0",
   target: { kind: "local" },
   libvirt: "qemu:///system",
+  stateDir: "/var/lib/vmctl",
+  mdserverStateDir: "/var/lib/mdserver",
 };
 const router: RouterSpec = {
   name: "router",
@@ -184,6 +186,15 @@ describe("host planner", () => {
     const cur = captured();
     cur.links = cur.links.map((l) => ({ ...l, alias: undefined }));
     expect(() => planHost(hostD, cur)).toThrow("host1: br-net1 exists and was not made by vmctl");
+  });
+
+  it("writes a VLAN interface's sysctl keys with / as sysctl expects", () => {
+    const vlan = { ...hostD, host: { ...host, lan: "bond0.100" } };
+    expect(lines(planHost(vlan, EMPTY))).toContain("sysctl -w net.ipv4.conf.bond0/100.rp_filter=2");
+    expect(hostSysctlKeys(vlan)).toContain("net.ipv4.conf.bond0/100.arp_ignore");
+    expect(parseSysctl("net.ipv4.conf.bond0/100.arp_ignore = 1\n")).toEqual({
+      "net.ipv4.conf.bond0/100.arp_ignore": "1",
+    });
   });
 
   it("gives every added item an undo for rollback", () => {
