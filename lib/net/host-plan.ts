@@ -6,14 +6,18 @@ import type { MachineState } from "./machine-state.js";
 import type { Network, Port } from "./model.js";
 import { BRIDGE_ALIAS, METADATA_IP, PROTO } from "./names.js";
 import {
+  conf,
   type Item,
   ip,
+  NO_STATE,
+  neigh,
   type RouteSpec,
   routeItem,
   type Step,
   staleRoutes,
   steps,
   sysctlItem,
+  sysctlKeys,
 } from "./plan-items.js";
 
 export interface HostDesired {
@@ -26,21 +30,7 @@ export interface HostDesired {
 
 /** sysctl keys the host planner compares (read them before planning). */
 export function hostSysctlKeys(d: HostDesired): string[] {
-  const lan = d.host.lan;
-  return [
-    "net.ipv4.ip_forward",
-    ...["all", "default", lan].flatMap((i) => [
-      `net.ipv4.conf.${i}.rp_filter`,
-      `net.ipv4.conf.${i}.send_redirects`,
-    ]),
-    `net.ipv4.conf.${lan}.arp_ignore`,
-    `net.ipv4.conf.${lan}.arp_announce`,
-    ...d.networks.flatMap((n) => [
-      `net.ipv4.conf.${n.bridge}.proxy_arp`,
-      `net.ipv4.neigh.${n.bridge}.proxy_delay`,
-      `net.ipv4.conf.${n.bridge}.send_redirects`,
-    ]),
-  ];
+  return sysctlKeys(hostItems(d, NO_STATE));
 }
 
 /**
@@ -54,13 +44,13 @@ function machineItems(d: HostDesired, cur: MachineState): Item[] {
   return [
     s("net.ipv4.ip_forward", "1"),
     // Loose: VM sources arrive on bridges while their /24 is reached via the LAN (pitfall 11).
-    ...["all", "default", lan].map((i) => s(`net.ipv4.conf.${i}.rp_filter`, "2")),
+    ...["all", "default", lan].map((i) => s(conf(i, "rp_filter"), "2")),
     // The effective value is all OR interface, so all three must be 0 (pitfall 8).
-    ...["all", "default", lan].map((i) => s(`net.ipv4.conf.${i}.send_redirects`, "0")),
+    ...["all", "default", lan].map((i) => s(conf(i, "send_redirects"), "0")),
     // Every host has the same bridge address and 169.254.169.254: only answer ARP for
     // addresses on the LAN interface itself (pitfall 6).
-    s(`net.ipv4.conf.${lan}.arp_ignore`, "1"),
-    s(`net.ipv4.conf.${lan}.arp_announce`, "2"),
+    s(conf(lan, "arp_ignore"), "1"),
+    s(conf(lan, "arp_announce"), "2"),
   ];
 }
 
@@ -127,10 +117,10 @@ export function networkItems(d: HostDesired, n: Network, cur: MachineState): Ite
       present: link !== undefined && link.mac === n.mac && link.up,
       command: ip("link", "set", "dev", n.bridge, "address", n.mac, "alias", BRIDGE_ALIAS, "up"),
     },
-    s(`net.ipv4.conf.${n.bridge}.proxy_arp`, "1"),
+    s(conf(n.bridge, "proxy_arp"), "1"),
     // The kernel delays proxied ARP replies by up to 0.8 s by default (pitfall 4).
-    s(`net.ipv4.neigh.${n.bridge}.proxy_delay`, "0"),
-    s(`net.ipv4.conf.${n.bridge}.send_redirects`, "0"),
+    s(neigh(n.bridge, "proxy_delay"), "0"),
+    s(conf(n.bridge, "send_redirects"), "0"),
     addr(`${n.bridgeIp}/${prefix}`),
     addr(`${METADATA_IP}/32`),
     ...hostRouteSpecs(d, n).map((spec) => routeItem(cur, n.name, spec)),

@@ -36,6 +36,35 @@ export function ip(...args: string[]): Command {
   return cmd("ip", args, true);
 }
 
+/**
+ * sysctl key of a per-interface setting. A dot in an interface name (VLAN `eth0.100`) is
+ * written as `/`, which is how sysctl both accepts and prints it.
+ */
+export function conf(iface: string, leaf: string): string {
+  return `net.ipv4.conf.${iface.replaceAll(".", "/")}.${leaf}`;
+}
+
+export function neigh(iface: string, leaf: string): string {
+  return `net.ipv4.neigh.${iface.replaceAll(".", "/")}.${leaf}`;
+}
+
+export const NO_STATE: MachineState = {
+  links: [],
+  addrs: [],
+  routes: [],
+  rules: [],
+  sysctls: {},
+  ipsets: {},
+  natRules: [],
+};
+
+/** The sysctl keys a set of items compares (to read before planning). */
+export function sysctlKeys(items: Item[]): string[] {
+  return items
+    .filter((i) => i.command.file === "sysctl")
+    .map((i) => (i.command.args[1] ?? "").split("=")[0] ?? "");
+}
+
 export function sysctlItem(
   cur: MachineState,
   network: string | undefined,

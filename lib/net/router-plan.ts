@@ -4,15 +4,18 @@ import type { MachineState } from "./machine-state.js";
 import type { Network, Port } from "./model.js";
 import { IPSET, IPTABLES_COMMENT, LINK_LOCAL, LO_LABEL } from "./names.js";
 import {
+  conf,
   type Item,
   ip,
   MAIN_TABLE,
+  NO_STATE,
   type RouteSpec,
   routeItem,
   type Step,
   staleRoutes,
   steps,
   sysctlItem,
+  sysctlKeys,
 } from "./plan-items.js";
 
 export interface RouterPort extends Port {
@@ -27,12 +30,7 @@ export interface RouterDesired {
 }
 
 export function routerSysctlKeys(d: RouterDesired): string[] {
-  const r = d.router;
-  return [
-    "net.ipv4.ip_forward",
-    ...["all", "default", r.lan, r.uplink].map((i) => `net.ipv4.conf.${i}.send_redirects`),
-    ...["all", r.lan].map((i) => `net.ipv4.conf.${i}.rp_filter`),
-  ];
+  return sysctlKeys(routerItems(d, NO_STATE));
 }
 
 /**
@@ -104,8 +102,8 @@ export function routerItems(d: RouterDesired, cur: MachineState): Item[] {
     d.ports.find((p) => `${p.ip}/32` === dst)?.network;
   return [
     s("net.ipv4.ip_forward", "1"),
-    ...["all", "default", r.lan, r.uplink].map((i) => s(`net.ipv4.conf.${i}.send_redirects`, "0")),
-    ...["all", r.lan].map((i) => s(`net.ipv4.conf.${i}.rp_filter`, "1")),
+    ...["all", "default", r.lan, r.uplink].map((i) => s(conf(i, "send_redirects"), "0")),
+    ...["all", r.lan].map((i) => s(conf(i, "rp_filter"), "1")),
     {
       network: undefined,
       what: "loopback up",
