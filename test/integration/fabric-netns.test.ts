@@ -3,15 +3,14 @@ import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inNs, ip, run } from "../helpers/md-netns.js";
+import { FabricLab, vmctl } from "../helpers/netns-fabric.js";
 import {
-  FabricLab,
   iptablesCount,
   outRedirects,
   ping,
   snapshot,
   udpSourceSeen,
-  vmctl,
-} from "../helpers/netns-fabric.js";
+} from "../helpers/netns-probes.js";
 
 // Proof of issue 3: the fabric, programmed by the vmctl CLI through netns: targets.
 const lab = new FabricLab();
@@ -66,6 +65,21 @@ describe("vmctl fabric in network namespaces", () => {
     inNs(lab.router, "iptables", ["-w", "-t", "raw", "-A", "PREROUTING", "-d", "169.254.0.0/16"]);
     inNs(lab.router, "iptables", ["-w", "-t", "raw", "-A", "PREROUTING", "-s", "169.254.0.0/16"]);
     inNs(lab.internet, "iptables", ["-w", "-t", "raw", "-A", "PREROUTING", "-s", "10.0.0.0/8"]);
+    // Things vmctl did not make and must leave alone, in the same table number it will use.
+    ip(lab.hosts.host1, "route", "add", "192.0.2.0/24", "via", "198.18.0.1", "table", "101");
+    ip(lab.hosts.host1, "rule", "add", "pref", "500", "from", "192.0.2.1", "lookup", "50");
+    inNs(lab.router, "ipset", ["create", "other", "hash:ip"]);
+    inNs(lab.router, "iptables", [
+      "-w",
+      "-t",
+      "nat",
+      "-A",
+      "POSTROUTING",
+      "-s",
+      "192.0.2.0/24",
+      "-j",
+      "MASQUERADE",
+    ]);
     for (const ns of machines()) {
       before.set(ns, snapshot(ns));
       redirectsBefore.set(ns, outRedirects(ns));
@@ -121,6 +135,25 @@ describe("vmctl fabric in network namespaces", () => {
     expect(await ok(["router", "apply"])).toMatch(/router: \d+ command\(s\) applied/);
     expect(await ok(["host", "apply"])).toBe("host1: up to date\nhost2: up to date\n");
     expect(await ok(["router", "apply"])).toBe("router: up to date\n");
+  });
+
+  it("repairs drift with exactly the missing commands", async () => {
+    ip(lab.hosts.host1, "rule", "del", "pref", "1000");
+    inNs(lab.hosts.host1, "sysctl", ["-q", "-w", "net.ipv4.neigh.br-net2.proxy_delay=80"]);
+    expect(await ok(["net", "show", "net1"])).toContain(
+      "[ ] rule pref 1000 iif br-net1 lookup 101 protocol 77",
+    );
+    expect(await ok(["--dry-run", "host", "apply"])).toBe(
+      [
+        `[netns:${lab.hosts.host1}] ip rule add pref 1000 iif br-net1 lookup 101 protocol 77`,
+        `[netns:${lab.hosts.host1}] sysctl -w net.ipv4.neigh.br-net2.proxy_delay=0`,
+        "host1: 2 command(s) would run",
+        "host2: up to date",
+        "",
+      ].join("\n"),
+    );
+    expect(await ok(["host", "apply"])).toContain("host1: 2 command(s) applied");
+    expect(await ok(["host", "apply"])).toBe("host1: up to date\nhost2: up to date\n");
   });
 
   it("net show reports every entry in place", async () => {
