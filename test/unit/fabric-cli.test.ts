@@ -53,7 +53,9 @@ function setup(broken: Record<string, (c: Command) => Partial<RunResult> | undef
     },
   };
   const mutations = (target: string) =>
-    (runners.get(target)?.commands ?? []).filter((c) => c.mutates).map(formatCommand);
+    (runners.get(target)?.commands ?? [])
+      .filter((c) => c.mutates)
+      .map((c) => formatCommand(c) + (c.input === undefined ? "" : ` <<${c.input}`));
   return { deps, out, err, mutations, vmctl: (...argv: string[]) => run(argv, deps) };
 }
 
@@ -165,5 +167,75 @@ describe("vmctl CLI (fake machines)", () => {
       "vmctl: network net1 is used by 1 VM port(s) (10.10.10.11); detach them or use --force",
     ]);
     expect(await t.vmctl("net", "delete", "net1", "--force")).toBe(0);
+  });
+
+  it("attaches a port: host /32 before the port comes up, then the router /32; records it", async () => {
+    const t = setup();
+    await t.vmctl("net", "create", "net1", "--subnet", "10.10.10.0/24");
+    expect(
+      await t.vmctl(
+        "port",
+        "attach",
+        "net1",
+        "--host",
+        "host2",
+        "--ip",
+        "10.10.10.11",
+        "--dev",
+        "vm1",
+      ),
+    ).toBe(0);
+    expect(t.mutations("netns:h2")).toEqual([
+      "ip -batch - <<route replace 10.10.10.11 dev br-net1 table 101 proto 77 scope link\n" +
+        "link set dev vm1 master br-net1\nlink set dev vm1 up\n",
+    ]);
+    expect(t.mutations("netns:rt")).toEqual([
+      "ip route replace 10.10.10.11 via 198.18.0.12 dev eth0 proto 77",
+    ]);
+    const store = JSON.parse(readFileSync(join(t.deps.stateDir, "networks.json"), "utf8"));
+    expect(store.ports).toEqual([
+      { network: "net1", host: "host2", ip: "10.10.10.11", dev: "vm1" },
+    ]);
+    expect(
+      await t.vmctl(
+        "port",
+        "attach",
+        "net1",
+        "--host",
+        "host1",
+        "--ip",
+        "10.10.10.11",
+        "--dev",
+        "vm9",
+      ),
+    ).toBe(1);
+    expect(t.err).toEqual(["vmctl: address 10.10.10.11 is already attached on host2"]);
+  });
+
+  it("detaches a port: router /32 first, then host /32 and port, then a gratuitous ARP", async () => {
+    const t = setup();
+    await t.vmctl("net", "create", "net1", "--subnet", "10.10.10.0/24");
+    await t.vmctl(
+      "port",
+      "attach",
+      "net1",
+      "--host",
+      "host1",
+      "--ip",
+      "10.10.10.11",
+      "--dev",
+      "vm1",
+    );
+    expect(await t.vmctl("port", "detach", "net1", "--ip", "10.10.10.11")).toBe(0);
+    expect(t.mutations("netns:rt").at(-1)).toBe(
+      "ip route del 10.10.10.11 via 198.18.0.11 dev eth0 proto 77",
+    );
+    expect(t.mutations("netns:h1").slice(1)).toEqual([
+      "ip route del 10.10.10.11 dev br-net1 table 101 proto 77 scope link",
+      "ip link set dev vm1 nomaster",
+      "arping -q -U -c1 -w 0.2 -S 10.10.10.11 -i br-net1 10.10.10.11",
+    ]);
+    const store = JSON.parse(readFileSync(join(t.deps.stateDir, "networks.json"), "utf8"));
+    expect(store.ports).toEqual([]);
   });
 });
