@@ -1,0 +1,273 @@
+import { execFile } from "node:child_process";
+import { randomBytes, randomUUID } from "node:crypto";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ec2Uuid, type Identity } from "../../vmctl/libvirt/domain-xml.js";
+import { detectVirtType } from "../../vmctl/libvirt/virt-type.js";
+import { TestDnsmasq } from "../helpers/dnsmasq.js";
+import { TestLibvirtd } from "../helpers/libvirtd.js";
+import { inNsAsync, ip, run } from "../helpers/md-netns.js";
+import { MdserverProcess } from "../helpers/mdserver-process.js";
+import { TestGuest, type TestImage } from "../helpers/test-guest.js";
+import { budget, waitUntil } from "../helpers/wait.js";
+
+/**
+ * Real cloud-init guests (Debian 12, built by build-test-image.sh) boot under libvirt and get
+ * their identity from mdserver. Everything lives in one host namespace of this run's own:
+ *   bridge br0: 10.10.10.1/24 + 169.254.169.254/32, no uplink (no path to any real network);
+ *   dnsmasq (DHCP only, static reservations), libvirtd (+ virtlogd), mdserver.
+ */
+const RUN = `gb${randomBytes(3).toString("hex")}`;
+const HOST = `${RUN}-host`;
+const BRIDGE = "br0";
+const CACHE = process.env.MDSERVER_TEST_CACHE ?? "/var/cache/mdserver-test";
+const BUILD_IMAGE = resolve(import.meta.dirname, "../helpers/build-test-image.sh");
+// Guest files must be readable by libvirt-qemu: not in a 0700 mkdtemp directory.
+const guestDir = join(CACHE, "runs", RUN);
+const tmp = mkdtempSync(join(tmpdir(), `${RUN}-`));
+const sshKey = join(tmp, "id_ed25519");
+const knownHosts = join(tmp, "known_hosts");
+const libvirtd = new TestLibvirtd(HOST, { createNamespace: false });
+const mdserver = new MdserverProcess(HOST, join(tmp, "mdserver.conf"));
+const timings: Record<string, Record<string, number>> = {};
+const exec = promisify(execFile);
+// The whole file (image build included) must finish in 10 minutes, whatever each wait allows.
+const within = budget(10 * 60_000);
+
+interface Planned {
+  name: string;
+  ip: string;
+  mac: string;
+  identity: Identity;
+}
+const PLANNED: Planned[] = [
+  { name: `${RUN}-ec2`, ip: "10.10.10.11", mac: "52:54:00:0a:0a:0b", identity: "ec2" },
+  { name: `${RUN}-plain`, ip: "10.10.10.12", mac: "52:54:00:0a:0a:0c", identity: "plain" },
+];
+const dnsmasq = new TestDnsmasq(
+  HOST,
+  BRIDGE,
+  { network: "10.10.10.0", netmask: "255.255.255.0" },
+  PLANNED.map((p) => ({ mac: p.mac, ip: p.ip, name: p.name })),
+  tmp,
+);
+// What cloud-init 22.4 reports (cloud-init-contract.md): the ec2 SMBIOS identity makes the
+// platform `aws`, whose Ec2Local runs at init-local; a plain guest finds Ec2 at init-network.
+const DATASOURCE: Record<Identity, string> = { ec2: "DataSourceEc2Local", plain: "DataSourceEc2" };
+const CLOUD: Record<Identity, string> = { ec2: "aws", plain: "unknown" };
+const guests: TestGuest[] = [];
+let image: TestImage;
+let publicKey = "";
+const passwordHash = run("openssl", ["passwd", "-6", randomBytes(9).toString("base64")]).trim();
+let hostNsCreated = false;
+
+/** Runs a command in the guest over ssh from the host namespace (key auth only). */
+function ssh(guestIp: string, command: string, timeoutMs = 30_000): Promise<string> {
+  const limit = within(timeoutMs);
+  return inNsAsync(
+    HOST,
+    "ssh",
+    [
+      ...["-i", sshKey, "-o", "BatchMode=yes", "-o", "PasswordAuthentication=no"],
+      ...["-o", "ConnectTimeout=5", "-o", `UserKnownHostsFile=${knownHosts}`],
+      // Test only: a fresh per-run known_hosts. vmctl ssh must pin the key learned at boot.
+      ...["-o", "StrictHostKeyChecking=accept-new", "-o", "LogLevel=ERROR"],
+      `debian@${guestIp}`,
+      command,
+    ],
+    limit,
+  );
+}
+
+beforeAll(async () => {
+  mkdirSync(guestDir, { recursive: true });
+  chmodSync(join(CACHE, "runs"), 0o755);
+  chmodSync(guestDir, 0o755);
+  const built = (await exec("bash", [BUILD_IMAGE], { timeout: within(300_000) })).stdout.trim();
+  const dir = built.split("\n").pop() ?? "";
+  image = {
+    base: join(dir, "base.qcow2"),
+    kernel: join(dir, "vmlinuz"),
+    initrd: join(dir, "initrd.img"),
+  };
+  run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", `${RUN}@test`, "-f", sshKey]);
+  publicKey = readFileSync(`${sshKey}.pub`, "utf8").trim();
+
+  run("ip", ["netns", "add", HOST]);
+  hostNsCreated = true;
+  ip(HOST, "link", "set", "lo", "up");
+  ip(HOST, "link", "add", BRIDGE, "type", "bridge");
+  ip(HOST, "addr", "add", "10.10.10.1/24", "dev", BRIDGE);
+  ip(HOST, "addr", "add", "169.254.169.254/32", "dev", BRIDGE);
+  ip(HOST, "link", "set", BRIDGE, "up");
+
+  await dnsmasq.start();
+  await libvirtd.start();
+  writeFileSync(
+    join(tmp, "mdserver.conf"),
+    [
+      "[mdserver]",
+      "listen = 169.254.169.254",
+      "port = 80",
+      `libvirt-uri = ${libvirtd.uri}`,
+      `password = ${randomBytes(9).toString("base64")}`,
+      `userdata-dir = ${tmp}/no-userdata`,
+      "",
+    ].join("\n"),
+  );
+  await mdserver.start();
+}, 360_000);
+
+afterAll(async () => {
+  const problems: string[] = [];
+  for (const g of guests) problems.push(...g.remove());
+  await mdserver.stop();
+  await dnsmasq.stop();
+  await libvirtd.stop();
+  if (hostNsCreated) run("ip", ["netns", "del", HOST]);
+  rmSync(guestDir, { recursive: true, force: true });
+  rmSync(tmp, { recursive: true, force: true });
+  console.log(`guest-boot timings (ms after virsh start): ${JSON.stringify(timings)}`);
+  expect(problems).toEqual([]);
+}, 120_000);
+
+function bootAndCheck(p: Planned, cpus: number): void {
+  describe(`a real Debian 12 guest with the ${p.identity} identity`, () => {
+    let guest: TestGuest;
+    const requests = () => mdserver.requests().filter((l) => l.client === p.ip);
+
+    it("boots under libvirt: DHCP lease, first metadata request, ssh port open", async () => {
+      guest = new TestGuest(
+        {
+          name: p.name,
+          uuid: p.identity === "ec2" ? ec2Uuid() : randomUUID(),
+          ip: p.ip,
+          mac: p.mac,
+          identity: p.identity,
+          vcpus: cpus,
+          memoryMiB: 1024,
+          metadata: {
+            addresses: [p.ip],
+            network: "test",
+            sshKeys: [{ name: "test", key: publicKey }],
+            passwordHash,
+            sshPwauth: true,
+          },
+        },
+        libvirtd,
+        image,
+        BRIDGE,
+        detectVirtType(),
+        guestDir,
+      );
+      guests.push(guest);
+      const since = performance.now();
+      guest.start();
+      const opts = { since, consoleLog: guest.consoleLog };
+      const t: Record<string, number> = {};
+      timings[p.identity] = t;
+      t.lease = (
+        await waitUntil(
+          `a DHCP lease for ${p.mac} in ${dnsmasq.leaseFile}`,
+          within(90_000),
+          () => dnsmasq.leases().find((l) => l.mac === p.mac && l.ip === p.ip),
+          opts,
+        )
+      ).ms;
+      t.firstRequest = (
+        await waitUntil(
+          `the first mdserver request from ${p.ip}`,
+          within(60_000),
+          () => requests()[0],
+          opts,
+        )
+      ).ms;
+      t.sshPort = (
+        await waitUntil(
+          `tcp port 22 of ${p.ip} to open`,
+          within(90_000),
+          () =>
+            inNsAsync(
+              HOST,
+              "timeout",
+              ["3", "bash", "-c", `exec 3<>/dev/tcp/${p.ip}/22`],
+              within(5000),
+            ).then(() => true),
+          { ...opts, intervalMs: 1000 },
+        )
+      ).ms;
+      t.sshLogin = (
+        await waitUntil(
+          `ssh login to debian@${p.ip} with the injected key`,
+          within(60_000),
+          () => ssh(p.ip, "true", 15_000).then(() => true),
+          { ...opts, intervalMs: 1000 },
+        )
+      ).ms;
+      expect(requests()[0]?.instance).toBe(p.name);
+    }, 300_000);
+
+    it(`finishes cloud-init with ${DATASOURCE[p.identity]} on cloud ${CLOUD[p.identity]}`, async () => {
+      const status = await ssh(p.ip, "cloud-init status --wait --long", 120_000);
+      expect(status).toMatch(/^status: done$/m);
+      expect(status).toMatch(new RegExp(`^detail:\n${DATASOURCE[p.identity]}$`, "m"));
+      expect((await ssh(p.ip, "sudo -n cloud-init query cloud_name")).trim()).toBe(
+        CLOUD[p.identity],
+      );
+    }, 150_000);
+
+    it("got an answer 200 to every metadata request it made", () => {
+      expect(requests().length).toBeGreaterThan(10);
+      expect(requests().filter((l) => l.status !== 200)).toEqual([]);
+    });
+
+    it("is named after its domain and lets the injected key in", async () => {
+      expect((await ssh(p.ip, "hostname")).trim()).toBe(p.name);
+      const keys = await ssh(p.ip, "cat ~/.ssh/authorized_keys");
+      expect(keys).toContain(publicKey);
+    });
+
+    it("carries the password hash from its metadata", async () => {
+      const shadow = await ssh(p.ip, "sudo -n getent shadow debian");
+      expect(shadow.split(":")[1]).toBe(passwordHash);
+    });
+
+    if (p.identity === "ec2") {
+      it("uses IMDSv2: a token PUT first, then every GET carries the token", () => {
+        const reqs = requests();
+        expect(reqs[0]).toMatchObject({ method: "PUT", path: "/latest/api/token", status: 200 });
+        const gets = reqs.filter((l) => l.method === "GET");
+        expect(gets.length).toBeGreaterThan(5);
+        expect(gets.every((l) => l.token === true)).toBe(true);
+      });
+    } else {
+      it("uses IMDSv1: no token PUT, tokenless GETs answered 200", () => {
+        const reqs = requests();
+        expect(reqs.some((l) => l.method === "PUT")).toBe(false);
+        const gets = reqs.filter((l) => l.method === "GET");
+        expect(gets.length).toBeGreaterThan(5);
+        expect(gets.some((l) => l.token === true)).toBe(false);
+        expect(gets.some((l) => l.status === 200)).toBe(true);
+      });
+    }
+
+    it("stops: its domain is destroyed and undefined, its overlay removed", () => {
+      expect(guest.remove()).toEqual([]);
+      expect(libvirtd.virsh("list", "--all", "--name")).not.toContain(p.name);
+      expect(existsSync(guest.overlay)).toBe(false);
+    });
+  });
+}
+
+for (const p of PLANNED) bootAndCheck(p, 2);
