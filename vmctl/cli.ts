@@ -1,12 +1,17 @@
 import { Command, CommanderError } from "commander";
 import { AppError, errorMessage } from "../lib/errors.js";
 import { registerHostApply } from "./commands/host-apply.js";
+import { registerImage } from "./commands/image.js";
 import { registerNetCreate } from "./commands/net-create.js";
 import { registerNetDelete } from "./commands/net-delete.js";
 import { registerNetList } from "./commands/net-list.js";
 import { registerNetShow } from "./commands/net-show.js";
 import { registerPort } from "./commands/port.js";
 import { registerRouterApply } from "./commands/router-apply.js";
+import { registerVmAccess } from "./commands/vm-access.js";
+import { registerVmCreate } from "./commands/vm-create.js";
+import { registerVmList } from "./commands/vm-list.js";
+import { registerVmPower } from "./commands/vm-power.js";
 import type { CliDeps, GlobalOptions } from "./net/context.js";
 
 export type { CliDeps } from "./net/context.js";
@@ -33,6 +38,11 @@ function buildProgram(deps: CliDeps): Command {
   registerHostApply(program.command("host").description("hosts"), deps, globals);
   registerRouterApply(program.command("router").description("the router"), deps, globals);
   registerPort(program, deps, globals);
+  registerImage(program, deps, globals);
+  registerVmCreate(program, deps, globals);
+  registerVmList(program, deps, globals);
+  registerVmPower(program, deps, globals);
+  registerVmAccess(program, deps, globals);
   for (const c of [program, ...program.commands, ...program.commands.flatMap((c) => c.commands)])
     c.exitOverride();
   return program;

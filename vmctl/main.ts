@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from "node:fs";
 import type { Target } from "../lib/exec/command.js";
-import { ExecRunner } from "../lib/exec/runner.js";
+import { ExecRunner, runInteractive } from "../lib/exec/runner.js";
 import { run } from "./cli.js";
 
 // Composition root: the only place that reads argv/env and sets the exit code.
@@ -23,5 +23,7 @@ const code = await run(process.argv.slice(2), {
   stateDir: "/var/lib/vmctl",
   readFile: (path) => readFileSync(path, "utf8"),
   runnerFor,
+  interactive: runInteractive,
+  isTty: process.stderr.isTTY === true,
 });
 process.exitCode = code;

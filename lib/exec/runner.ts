@@ -146,3 +146,10 @@ export function streamLines(
     },
   };
 }
+
+/** Runs a command with the terminal attached (vmctl console, vmctl ssh); resolves its exit code. */
+export async function runInteractive(target: Target, command: Command): Promise<number> {
+  const { file, args } = wrapForTarget(target, command);
+  const r = await execa(file, args, { reject: false, stdio: "inherit" });
+  return r.exitCode ?? 1;
+}

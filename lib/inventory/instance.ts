@@ -28,6 +28,8 @@ export interface Instance {
   instanceType: string | undefined;
   /** ISO time of creation, for the identity document's pendingTime. */
   created: string | undefined;
+  /** The image's login user (vmctl ssh), e.g. debian, ubuntu, fedora. */
+  loginUser: string | undefined;
   source: "libvirt" | "file";
 }
 

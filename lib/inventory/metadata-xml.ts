@@ -16,6 +16,7 @@ import { type Instance, instanceIdFromUuid, type SshKey } from "./instance.js";
  *     <vmctl:user-data encoding="base64">...</vmctl:user-data>          optional, served verbatim
  *     <vmctl:image>debian-12</vmctl:image>  <vmctl:instance-type>..</vmctl:instance-type>
  *     <vmctl:created>2026-01-01T00:00:00Z</vmctl:created>
+ *     <vmctl:login-user>debian</vmctl:login-user>   optional: who `vmctl ssh` logs in as
  *   </vmctl:instance>
  */
 export const METADATA_NS = "urn:vmctl:instance:1";
@@ -71,6 +72,7 @@ export function instanceFromDomainXml(xml: string): Instance | undefined {
     image: field("image"),
     instanceType: field("instance-type"),
     created: field("created"),
+    loginUser: field("login-user"),
     source: "libvirt",
   };
 }
@@ -130,6 +132,7 @@ export interface MetadataFields {
   image?: string;
   instanceType?: string;
   created?: string;
+  loginUser?: string;
 }
 
 /** Renders our <metadata> element (the inverse of instanceFromDomainXml's reading). */
@@ -149,6 +152,7 @@ export function renderMetadataElement(f: MetadataFields): string {
   if (f.image) lines.push(el("image", f.image));
   if (f.instanceType) lines.push(el("instance-type", f.instanceType));
   if (f.created) lines.push(el("created", f.created));
+  if (f.loginUser) lines.push(el("login-user", f.loginUser));
   lines.push(`  </${p}:instance>`);
   return lines.join("\n");
 }

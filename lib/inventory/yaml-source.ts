@@ -129,6 +129,7 @@ function parseEntry(where: string, entry: unknown): Instance {
     image: str("image"),
     instanceType: str("instance-type"),
     created: str("created"),
+    loginUser: undefined,
     source: "file",
   };
 }

@@ -28,6 +28,7 @@ export function instance(over: Partial<Instance> = {}): Instance {
     image: "debian-12",
     instanceType: undefined,
     created: "2026-01-02T03:04:05Z",
+    loginUser: undefined,
     source: "file",
     ...over,
   };

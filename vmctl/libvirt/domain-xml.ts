@@ -35,6 +35,11 @@ export interface DomainSpec {
   boot?: KernelBoot;
   /** The network's bridge the VM's NIC is plugged into. */
   bridge: string;
+  /**
+   * A tap vmctl created and plugged into the bridge itself (routes first, anti-spoofing rules):
+   * libvirt then only opens it (`managed='no'`). Without it libvirt makes and plugs its own.
+   */
+  tap?: string;
   mac: string;
   /** Where everything the guest writes to its serial console goes (via virtlogd). */
   consoleLog: string;
@@ -110,11 +115,7 @@ export function domainXml(spec: DomainSpec): string {
     `      <source file='${x(spec.disk)}'/>`,
     "      <target dev='vda' bus='virtio'/>",
     "    </disk>",
-    "    <interface type='bridge'>",
-    `      <mac address='${spec.mac.toLowerCase()}'/>`,
-    `      <source bridge='${x(spec.bridge)}'/>`,
-    "      <model type='virtio'/>",
-    "    </interface>",
+    ...nicXml(spec),
     // A pty (so `virsh console` works) whose output virtlogd also writes to the log file.
     "    <serial type='pty'>",
     `      <log file='${x(spec.consoleLog)}' append='off'/>`,
@@ -131,6 +132,27 @@ export function domainXml(spec: DomainSpec): string {
     "</domain>",
   );
   return `${lines.join("\n")}\n`;
+}
+
+function nicXml(spec: DomainSpec): string[] {
+  const mac = `      <mac address='${spec.mac.toLowerCase()}'/>`;
+  const model = "      <model type='virtio'/>";
+  if (spec.tap) {
+    return [
+      "    <interface type='ethernet'>",
+      mac,
+      `      <target dev='${escapeXml(spec.tap)}' managed='no'/>`,
+      model,
+      "    </interface>",
+    ];
+  }
+  return [
+    "    <interface type='bridge'>",
+    mac,
+    `      <source bridge='${escapeXml(spec.bridge)}'/>`,
+    model,
+    "    </interface>",
+  ];
 }
 
 function validate(spec: DomainSpec): void {

@@ -1,5 +1,5 @@
 import { ConfigError } from "../../lib/errors.js";
-import type { Target } from "../../lib/exec/command.js";
+import type { Command, Target } from "../../lib/exec/command.js";
 import { DryRunRunner, type Runner } from "../../lib/exec/runner.js";
 import { type Cluster, parseCluster } from "../../lib/net/cluster.js";
 import type { FabricContext } from "../../lib/net/fabric.js";
@@ -15,6 +15,10 @@ export interface CliDeps {
   stateDir: string;
   readFile(path: string): string;
   runnerFor(target: Target): Runner;
+  /** Runs a command with the terminal attached (console, ssh); resolves its exit code. */
+  interactive?(target: Target, command: Command): Promise<number>;
+  /** true when stderr is a terminal: progress output only then. */
+  isTty?: boolean;
 }
 
 export interface GlobalOptions {

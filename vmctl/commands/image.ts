@@ -1,0 +1,79 @@
+import type { Command } from "commander";
+import { AppError } from "../../lib/errors.js";
+import type { CliDeps, GlobalOptions } from "../net/context.js";
+import { imageStore, vmContext } from "../vm/vm-context.js";
+import { listVms } from "../vm/vms.js";
+import { age, table } from "./table.js";
+
+interface ImportOptions {
+  kernel?: string;
+  initrd?: string;
+  cmdline?: string;
+  user?: string;
+}
+
+export function registerImage(program: Command, deps: CliDeps, globals: () => GlobalOptions): void {
+  const image = program.command("image").description("the cache of base images");
+  image
+    .command("import")
+    .description("copy a cloud image (qcow2/raw) into the cache, read-only")
+    .argument("<name>")
+    .argument("<file>")
+    .option("--kernel <file>", "kernel for direct boot (images without a bootloader)")
+    .option("--initrd <file>", "initrd for direct boot")
+    .option("--cmdline <args>", "kernel command line (default: root=/dev/vda console=ttyS0)")
+    .option(
+      "--user <name>",
+      "the login user cloud-init creates in this image (e.g. debian, ubuntu)",
+    )
+    .action(async (name: string, file: string, o: ImportOptions) => {
+      const g = globals();
+      const img = await imageStore(deps, g).import(name, file, o, deps.isTty === true);
+      if (g.json) deps.stdout(JSON.stringify(img));
+      else
+        deps.stdout(
+          `imported ${img.name}: ${img.file} (${(img.virtualSize / 2 ** 30).toFixed(1)} GiB virtual)`,
+        );
+    });
+  image
+    .command("list")
+    .description("list cached images")
+    .action(() => {
+      const g = globals();
+      const images = imageStore(deps, g).list();
+      if (g.json) return deps.stdout(JSON.stringify(images));
+      const rows = [["NAME", "VIRTUAL-SIZE", "KERNEL-BOOT", "USER", "AGE"]];
+      for (const i of images) {
+        rows.push([
+          i.name,
+          `${(i.virtualSize / 2 ** 30).toFixed(1)}G`,
+          i.kernel ? "yes" : "no",
+          i.user ?? "-",
+          age(i.imported),
+        ]);
+      }
+      for (const line of table(rows)) deps.stdout(line);
+    });
+  image
+    .command("delete")
+    .description("remove an image from the cache (refused while VMs use it)")
+    .argument("<name>")
+    .action(async (name: string) => {
+      const g = globals();
+      const store = imageStore(deps, g);
+      if (!store.get(name))
+        throw new AppError("NOT_FOUND", `no image ${name} (see: vmctl image list)`);
+      const ctx = vmContext(deps, g);
+      const users = (await listVms(ctx.fabric.cluster, ctx.virsh)).filter(
+        (v) => v.instance.image === name,
+      );
+      if (users.length) {
+        throw new AppError(
+          "IN_USE",
+          `image ${name} backs ${users.map((v) => v.instance.name).join(", ")}: delete those VMs first`,
+        );
+      }
+      store.delete(name);
+      deps.stdout(`deleted image ${name}`);
+    });
+}

@@ -1,0 +1,69 @@
+import type { Command } from "commander";
+import { AppError } from "../../lib/errors.js";
+import { cmd } from "../../lib/exec/command.js";
+import type { CliDeps, GlobalOptions } from "../net/context.js";
+import { readHostFile } from "../vm/host-files.js";
+import { knownHostsPath } from "../vm/known-hosts.js";
+import { vmContext } from "../vm/vm-context.js";
+import { findVm, virsh } from "../vm/vms.js";
+
+export function registerVmAccess(
+  program: Command,
+  deps: CliDeps,
+  globals: () => GlobalOptions,
+): void {
+  program
+    .command("console")
+    .description("attach to a VM's serial console (Ctrl+] leaves)")
+    .argument("<name>")
+    .action(async (name: string) => {
+      const ctx = vmContext(deps, globals());
+      const vm = await findVm(ctx.fabric.cluster, ctx.virsh, name);
+      if (!deps.interactive) throw new AppError("NO_TTY", "console needs a terminal");
+      const code = await deps.interactive({ kind: "local" }, virsh(vm.host, ["console", name]));
+      if (code !== 0) throw new AppError("CONSOLE", `virsh console ${name} exited ${code}`);
+    });
+
+  program
+    .command("ssh")
+    .description("ssh into a VM as its login user, checking the host key pinned at first boot")
+    .argument("<name>")
+    .argument("[command...]", "command to run (after --)")
+    .option("-l, --user <user>", "login user (default: the VM's image user)")
+    .option("-i, --identity <file>", "private key file")
+    .action(async (name: string, command: string[], o: { user?: string; identity?: string }) => {
+      const ctx = vmContext(deps, globals());
+      const vm = await findVm(ctx.fabric.cluster, ctx.virsh, name);
+      const ip = vm.instance.addresses[0];
+      const known = knownHostsPath(vm.host, name);
+      const run = ctx.fabric.runnerFor(vm.host.target);
+      if (!ip || (await readHostFile(run, known)) === undefined) {
+        throw new AppError(
+          "NO_HOST_KEY",
+          `${name}: no pinned host key yet (the VM has not finished its first boot)`,
+        );
+      }
+      const user = o.user ?? vm.instance.loginUser ?? "root";
+      // Never StrictHostKeyChecking=no: the key the guest reported at first boot must match.
+      const args = [
+        "-o",
+        `UserKnownHostsFile=${known}`,
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        "GlobalKnownHostsFile=/dev/null",
+        ...(o.identity ? ["-i", o.identity, "-o", "IdentitiesOnly=yes"] : []),
+        `${user}@${ip}`,
+        ...(command.length ? ["--", ...command] : []),
+      ];
+      // From the VM's host, which reaches it on its bridge.
+      const ssh = cmd("ssh", args);
+      if (deps.interactive) {
+        const code = await deps.interactive(vm.host.target, ssh);
+        if (code !== 0) throw new AppError("SSH", `ssh ${user}@${ip} exited ${code}`);
+        return;
+      }
+      const r = await run.run(ssh);
+      deps.stdout(r.stdout.trimEnd());
+    });
+}

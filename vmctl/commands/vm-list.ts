@@ -1,0 +1,75 @@
+import type { Command } from "commander";
+import { LOCAL } from "../../lib/exec/command.js";
+import type { CliDeps, GlobalOptions } from "../net/context.js";
+import { vmContext } from "../vm/vm-context.js";
+import { findVm, listVms, type Vm, vmPaths } from "../vm/vms.js";
+import { age, table } from "./table.js";
+
+function summary(vm: Vm) {
+  const i = vm.instance;
+  return {
+    name: i.name,
+    host: vm.host.name,
+    state: vm.state,
+    network: i.network ?? "",
+    ip: i.addresses[0] ?? "",
+    mac: i.macs[0] ?? "",
+    image: i.image ?? "",
+    created: i.created ?? "",
+    uuid: i.uuid,
+    instanceId: i.instanceId,
+  };
+}
+
+export function registerVmList(
+  program: Command,
+  deps: CliDeps,
+  globals: () => GlobalOptions,
+): void {
+  program
+    .command("list")
+    .description("list VMs on every host")
+    .action(async () => {
+      const g = globals();
+      const ctx = vmContext(deps, g);
+      const vms = (await listVms(ctx.fabric.cluster, ctx.virsh)).map(summary);
+      if (g.json) return deps.stdout(JSON.stringify(vms));
+      const rows = [["NAME", "HOST", "STATE", "NETWORK", "IP", "MAC", "IMAGE", "AGE"]];
+      for (const v of vms)
+        rows.push([v.name, v.host, v.state, v.network, v.ip, v.mac, v.image, age(v.created)]);
+      for (const line of table(rows)) deps.stdout(line);
+    });
+
+  program
+    .command("show")
+    .description("everything about one VM")
+    .argument("<name>")
+    .action(async (name: string) => {
+      const g = globals();
+      const ctx = vmContext(deps, g);
+      const vm = await findVm(ctx.fabric.cluster, ctx.virsh, name);
+      const paths = vmPaths(vm.host, name);
+      const info = {
+        ...summary(vm),
+        cpusMemory: vm.instance.instanceType ?? "",
+        sshKeys: vm.instance.sshKeys.map((k) => k.name),
+        loginUser: vm.instance.loginUser ?? "",
+        disk: paths.disk,
+        consoleLog: paths.consoleLog,
+        libvirt: vm.host.libvirt,
+      };
+      if (g.json) return deps.stdout(JSON.stringify(info));
+      for (const [k, v] of Object.entries(info))
+        deps.stdout(`${`${k}:`.padEnd(13)}${Array.isArray(v) ? v.join(", ") : v}`);
+    });
+
+  program
+    .command("ip")
+    .description("print a VM's address")
+    .argument("<name>")
+    .action(async (name: string) => {
+      const ctx = vmContext(deps, globals());
+      const vm = await findVm(ctx.fabric.cluster, ctx.fabric.runnerFor(LOCAL), name);
+      deps.stdout(vm.instance.addresses[0] ?? "");
+    });
+}

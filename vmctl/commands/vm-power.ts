@@ -1,0 +1,54 @@
+import type { Command } from "commander";
+import type { CliDeps, GlobalOptions } from "../net/context.js";
+import { deleteVm } from "../vm/delete.js";
+import { vmContext } from "../vm/vm-context.js";
+import { findVm, listVms, virsh } from "../vm/vms.js";
+
+export function registerVmPower(
+  program: Command,
+  deps: CliDeps,
+  globals: () => GlobalOptions,
+): void {
+  const simple = (
+    verb: string,
+    description: string,
+    args: (name: string, force: boolean) => string[],
+  ) =>
+    program
+      .command(verb)
+      .description(description)
+      .argument("<name>")
+      .option("--force", "power off at once instead of asking the guest")
+      .action(async (name: string, o: { force?: boolean }) => {
+        const ctx = vmContext(deps, globals());
+        const vm = await findVm(ctx.fabric.cluster, ctx.virsh, name);
+        await ctx.virsh.run(virsh(vm.host, args(name, o.force === true), true));
+        deps.stdout(`${name}: ${verb}`);
+      });
+  simple("start", "start a stopped VM", (n) => ["start", n]);
+  simple("stop", "shut a VM down (--force: power off)", (n, force) =>
+    force ? ["destroy", n] : ["shutdown", n],
+  );
+  simple("reboot", "reboot a VM (--force: reset)", (n, force) =>
+    force ? ["reset", n] : ["reboot", n],
+  );
+
+  program
+    .command("delete")
+    .description("delete VMs and everything made for them (idempotent)")
+    .argument("<names...>")
+    .option("--keep-disk", "keep the VM's disk overlay")
+    .action(async (names: string[], o: { keepDisk?: boolean }) => {
+      const ctx = vmContext(deps, globals());
+      const vms = await listVms(ctx.fabric.cluster, ctx.virsh);
+      for (const name of names) {
+        const vm = vms.find((v) => v.instance.name === name);
+        if (!vm) {
+          deps.stdout(`${name}: no such VM (nothing to delete)`);
+          continue;
+        }
+        await deleteVm(vm, o.keepDisk === true, ctx);
+        deps.stdout(`${name}: deleted`);
+      }
+    });
+}

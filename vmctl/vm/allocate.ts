@@ -1,0 +1,46 @@
+import { AppError } from "../../lib/errors.js";
+import { type Cidr, formatIpv4, isUsableHost, parseCidr, parseIpv4 } from "../../lib/net/ipv4.js";
+import type { Network, StoreData } from "../../lib/net/model.js";
+
+/**
+ * Free addresses of a network, lowest first: usable hosts that are neither the gateway, the
+ * bridge address nor any port's. The final check happens under the store's lock when the port is
+ * recorded (attachPort), so two concurrent creates cannot both get one address.
+ */
+export function* freeAddresses(data: StoreData, net: Network): Generator<string> {
+  const subnet = parseCidr(net.subnet) as Cidr;
+  const taken = new Set([
+    net.gateway,
+    net.bridgeIp,
+    ...data.ports.filter((p) => p.network === net.name).map((p) => p.ip),
+  ]);
+  const size = 2 ** (32 - subnet.prefix);
+  for (let i = 0; i < size; i++) {
+    const ip = (subnet.network + i) >>> 0;
+    if (isUsableHost(subnet, ip) && !taken.has(formatIpv4(ip))) yield formatIpv4(ip);
+  }
+}
+
+export function checkRequestedIp(net: Network, ip: string): void {
+  const subnet = parseCidr(net.subnet) as Cidr;
+  const n = parseIpv4(ip);
+  if (n === undefined) throw new AppError("INVALID", `--ip ${ip}: not an IPv4 address`);
+  if (!isUsableHost(subnet, n))
+    throw new AppError("INVALID", `--ip ${ip}: outside network ${net.name} (${net.subnet})`);
+  if (ip === net.gateway || ip === net.bridgeIp) {
+    throw new AppError(
+      "INVALID",
+      `--ip ${ip}: that is network ${net.name}'s gateway or bridge address`,
+    );
+  }
+}
+
+const UNITS: Record<string, number> = { "": 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
+
+/** `512M`, `2G`, `1.5G`, `1073741824`: bytes; undefined if malformed. */
+export function parseSize(text: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?$/i.exec(text.trim());
+  if (!m) return undefined;
+  const bytes = Number(m[1]) * (UNITS[(m[2] ?? "").toUpperCase()] ?? 1);
+  return Number.isFinite(bytes) && bytes > 0 ? Math.round(bytes) : undefined;
+}

@@ -1,0 +1,58 @@
+import { cmd } from "../../lib/exec/command.js";
+import type { Runner } from "../../lib/exec/runner.js";
+
+/**
+ * Per-port anti-spoofing (fabric.md pitfall 12): what comes in from a VM's tap may only carry its
+ * own MAC, its own IPv4 source (or 0.0.0.0 for a DHCP request) and ARP about its own address.
+ * ebtables (nf_tables backend on Debian 12), one chain per tap jumped to from INPUT and FORWARD.
+ */
+export function chainName(tap: string): string {
+  return `vmctl-${tap}`;
+}
+
+export function antiSpoofRules(tap: string, mac: string, ip: string): string[][] {
+  const c = chainName(tap);
+  return [
+    ["-N", c],
+    ["-A", c, "!", "-s", mac, "-j", "DROP"],
+    ["-A", c, "-p", "IPv4", "--ip-src", ip, "-j", "RETURN"],
+    [
+      "-A",
+      c,
+      "-p",
+      "IPv4",
+      "--ip-src",
+      "0.0.0.0",
+      "--ip-proto",
+      "udp",
+      "--ip-dport",
+      "67",
+      "-j",
+      "RETURN",
+    ],
+    ["-A", c, "-p", "ARP", "--arp-ip-src", ip, "--arp-mac-src", mac, "-j", "RETURN"],
+    ["-A", c, "-j", "DROP"],
+    ["-A", "FORWARD", "-i", tap, "-j", c],
+    ["-A", "INPUT", "-i", tap, "-j", c],
+  ];
+}
+
+export async function addAntiSpoof(
+  runner: Runner,
+  tap: string,
+  mac: string,
+  ip: string,
+): Promise<void> {
+  await removeAntiSpoof(runner, tap); // ebtables has no -C: start from nothing
+  for (const args of antiSpoofRules(tap, mac, ip)) await runner.run(cmd("ebtables", args, true));
+}
+
+/** Removes the jumps and the chain; missing pieces are fine (idempotent delete). */
+export async function removeAntiSpoof(runner: Runner, tap: string): Promise<void> {
+  const c = chainName(tap);
+  for (const parent of ["FORWARD", "INPUT"]) {
+    await runner.probe(cmd("ebtables", ["-D", parent, "-i", tap, "-j", c], true));
+  }
+  await runner.probe(cmd("ebtables", ["-F", c], true));
+  await runner.probe(cmd("ebtables", ["-X", c], true));
+}

@@ -1,0 +1,221 @@
+import { randomUUID } from "node:crypto";
+import { AppError } from "../../lib/errors.js";
+import { cmd } from "../../lib/exec/command.js";
+import type { Runner } from "../../lib/exec/runner.js";
+import type { SshKey } from "../../lib/inventory/instance.js";
+import type { HostSpec } from "../../lib/net/cluster.js";
+import { type FabricContext, findHost } from "../../lib/net/fabric.js";
+import type { Network } from "../../lib/net/model.js";
+import { findNetwork } from "../../lib/net/network.js";
+import { attachPort, detachPort } from "../../lib/net/port.js";
+import { domainXml, ec2Uuid, type Identity } from "../libvirt/domain-xml.js";
+import type { VirtType } from "../libvirt/virt-type.js";
+import { checkRequestedIp, freeAddresses } from "./allocate.js";
+import { addAntiSpoof, removeAntiSpoof } from "./anti-spoof.js";
+import { setReservation, stopDnsmasqIfIdle } from "./dhcp.js";
+import { removeHostFile } from "./host-files.js";
+import type { Image } from "./images.js";
+import { Rollback } from "./rollback.js";
+import { listVms, macFor, tapName, virsh, vmPaths } from "./vms.js";
+
+export interface CreateRequest {
+  name: string;
+  network: string;
+  image: Image;
+  host?: string;
+  cpus: number;
+  memoryMiB: number;
+  diskBytes?: number;
+  sshKeys: SshKey[];
+  passwordHash?: string;
+  userData?: string;
+  ip?: string;
+  identity: Identity;
+  loginUser?: string;
+}
+
+export interface VmContext {
+  fabric: FabricContext;
+  virsh: Runner;
+  virtType: (host: HostSpec) => Promise<VirtType>;
+  progress(line: string): void;
+}
+
+export interface Created {
+  name: string;
+  uuid: string;
+  host: HostSpec;
+  net: Network;
+  ip: string;
+  mac: string;
+  tap: string;
+  disk: string;
+  consoleLog: string;
+  rollback: Rollback;
+}
+
+const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/**
+ * Everything up to `virsh start`, each step with its undo. The caller waits for the boot and,
+ * on any failure, runs `rollback` so nothing half-created stays behind.
+ */
+export async function createVm(req: CreateRequest, ctx: VmContext): Promise<Created> {
+  const { fabric } = ctx;
+  if (!NAME.test(req.name)) {
+    throw new AppError(
+      "INVALID",
+      `VM name "${req.name}": use lower-case letters, digits and - (a hostname label)`,
+    );
+  }
+  const host = req.host
+    ? findHost(fabric.cluster, req.host)
+    : (fabric.cluster.hosts[0] as HostSpec);
+  const net = findNetwork(fabric.store.read(), req.network);
+  if (req.ip) checkRequestedIp(net, req.ip);
+  const existing = await listVms(fabric.cluster, ctx.virsh);
+  if (existing.some((v) => v.instance.name === req.name)) {
+    throw new AppError("EXISTS", `a VM named ${req.name} exists (vmctl delete ${req.name} first)`);
+  }
+  const clash = await ctx.virsh.probe(virsh(host, ["domstate", req.name]));
+  if (clash.exitCode === 0)
+    throw new AppError("EXISTS", `libvirt on ${host.name} already has a domain named ${req.name}`);
+  const usedMacs = new Set(existing.flatMap((v) => v.instance.macs));
+  let uuid = req.identity === "ec2" ? ec2Uuid() : randomUUID();
+  while (usedMacs.has(macFor(uuid))) uuid = req.identity === "ec2" ? ec2Uuid() : randomUUID();
+
+  const run = fabric.runnerFor(host.target);
+  const rollback = new Rollback();
+  const mac = macFor(uuid);
+  const tap = tapName(uuid);
+  const paths = vmPaths(host, req.name);
+  try {
+    // 1. The disk: a qcow2 overlay on the read-only base, grown if asked.
+    await run.run(
+      cmd(
+        "mkdir",
+        ["-p", "-m", "0755", "--", `${host.stateDir}/disks`, `${host.stateDir}/console`],
+        true,
+      ),
+    );
+    const size = req.diskBytes ? [String(req.diskBytes)] : [];
+    await run.run(
+      cmd(
+        "qemu-img",
+        ["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", req.image.file, paths.disk, ...size],
+        true,
+      ),
+    );
+    rollback.push("disk", () => removeHostFile(run, paths.disk));
+    ctx.progress(`${req.name}: disk ${paths.disk} on ${req.image.name}`);
+
+    // 2. The address and the port: tap, anti-spoofing, routes (host /32 before the port is up).
+    const ip = await plugIn(req, ctx, { host, net, tap, mac, run, rollback });
+    ctx.progress(`${req.name}: ${ip} on ${net.name} via ${tap} on ${host.name}`);
+
+    // 3. DHCP reservation for the MAC on this host's bridge.
+    await setReservation(run, host, net, { add: { mac, ip, name: req.name } });
+    rollback.push("DHCP reservation", async () => {
+      await setReservation(run, host, net, { removeMac: mac });
+      await stopDnsmasqIfIdle(run, host, net);
+    });
+
+    // 4. The domain, with the instance record mdserver serves.
+    const xml = domainXml({
+      name: req.name,
+      uuid,
+      memoryMiB: req.memoryMiB,
+      vcpus: req.cpus,
+      disk: paths.disk,
+      ...(req.image.kernel
+        ? {
+            boot: {
+              kernel: req.image.kernel,
+              ...(req.image.initrd ? { initrd: req.image.initrd } : {}),
+              cmdline: req.image.cmdline ?? "root=/dev/vda console=ttyS0",
+            },
+          }
+        : {}),
+      bridge: net.bridge,
+      tap,
+      mac,
+      consoleLog: paths.consoleLog,
+      identity: req.identity,
+      virtType: await ctx.virtType(host),
+      metadata: {
+        hostname: req.name,
+        network: net.name,
+        addresses: [ip],
+        sshKeys: req.sshKeys,
+        ...(req.passwordHash ? { passwordHash: req.passwordHash } : {}),
+        ...(req.userData !== undefined ? { userData: req.userData } : {}),
+        image: req.image.name,
+        instanceType: `c${req.cpus}m${req.memoryMiB}`,
+        created: new Date().toISOString(),
+        ...(req.loginUser ? { loginUser: req.loginUser } : {}),
+      },
+    });
+    await ctx.virsh.run(virsh(host, ["define", "/dev/stdin"], true, xml));
+    rollback.push("domain", async () => {
+      await ctx.virsh.probe(virsh(host, ["destroy", req.name], true));
+      await ctx.virsh.run(virsh(host, ["undefine", req.name], true));
+    });
+
+    // 5. Start.
+    await ctx.virsh.run(virsh(host, ["start", req.name], true));
+    return {
+      name: req.name,
+      uuid,
+      host,
+      net,
+      ip,
+      mac,
+      tap,
+      disk: paths.disk,
+      consoleLog: paths.consoleLog,
+      rollback,
+    };
+  } catch (err) {
+    await undoOrReport(rollback, err);
+    throw err;
+  }
+}
+
+async function plugIn(
+  req: CreateRequest,
+  ctx: VmContext,
+  p: { host: HostSpec; net: Network; tap: string; mac: string; run: Runner; rollback: Rollback },
+): Promise<string> {
+  const candidates = req.ip ? [req.ip] : freeAddresses(ctx.fabric.store.read(), p.net);
+  for (const ip of candidates) {
+    await p.run.run(cmd("ip", ["tuntap", "add", "dev", p.tap, "mode", "tap"], true));
+    const undoTap = async () => {
+      await removeAntiSpoof(p.run, p.tap);
+      await p.run.run(cmd("ip", ["link", "del", "dev", p.tap], true));
+    };
+    try {
+      await addAntiSpoof(p.run, p.tap, p.mac, ip);
+      // Records the port under the store's lock: the check that makes the address ours.
+      await attachPort(ctx.fabric, { network: p.net.name, host: p.host.name, ip, dev: p.tap });
+    } catch (err) {
+      await undoTap();
+      const taken = err instanceof AppError && err.code === "EXISTS";
+      if (taken && !req.ip) continue; // a concurrent create got it first: try the next one
+      if (taken) throw new AppError("EXISTS", `--ip ${ip}: already used in network ${p.net.name}`);
+      throw err;
+    }
+    p.rollback.push("port", async () => {
+      await detachPort(ctx.fabric, { network: p.net.name, ip });
+      await undoTap();
+    });
+    return ip;
+  }
+  throw new AppError("FULL", `network ${p.net.name} has no free address left`);
+}
+
+async function undoOrReport(rollback: Rollback, err: unknown): Promise<void> {
+  const left = await rollback.run();
+  if (left.length && err instanceof Error) {
+    err.message += `; could not undo: ${left.join("; ")}`;
+  }
+}

@@ -1,0 +1,44 @@
+import { cmd } from "../../lib/exec/command.js";
+import { findNetwork } from "../../lib/net/network.js";
+import { detachPort } from "../../lib/net/port.js";
+import { removeAntiSpoof } from "./anti-spoof.js";
+import type { VmContext } from "./create.js";
+import { setReservation, stopDnsmasqIfIdle } from "./dhcp.js";
+import { removeHostFile } from "./host-files.js";
+import { knownHostsPath } from "./known-hosts.js";
+import { tapName, type Vm, virsh, vmPaths } from "./vms.js";
+
+/**
+ * Removes a VM and everything create made for it: domain, port (router and host /32, gratuitous
+ * ARP), anti-spoofing chain, tap, DHCP reservation, disk (unless keepDisk), console log,
+ * pinned host key and mdserver's boot record. Every step tolerates "already gone".
+ */
+export async function deleteVm(vm: Vm, keepDisk: boolean, ctx: VmContext): Promise<void> {
+  const { host, instance: inst } = vm;
+  const run = ctx.fabric.runnerFor(host.target);
+  await ctx.virsh.probe(virsh(host, ["destroy", inst.name], true));
+  await ctx.virsh.run(virsh(host, ["undefine", inst.name], true));
+  ctx.progress(`${inst.name}: domain removed from ${host.name}`);
+  const data = ctx.fabric.store.read();
+  for (const ip of inst.addresses) {
+    const port = data.ports.find((p) => p.ip === ip && p.network === inst.network);
+    if (port) await detachPort(ctx.fabric, { network: port.network, ip });
+  }
+  const tap = tapName(inst.uuid);
+  await removeAntiSpoof(run, tap);
+  await run.probe(cmd("ip", ["link", "del", "dev", tap], true));
+  const mac = inst.macs[0];
+  const net = inst.network ? data.networks.find((n) => n.name === inst.network) : undefined;
+  if (net && mac) {
+    await setReservation(run, host, findNetwork(data, net.name), { removeMac: mac });
+    await stopDnsmasqIfIdle(run, host, net);
+  }
+  const paths = vmPaths(host, inst.name);
+  if (!keepDisk) await removeHostFile(run, paths.disk);
+  await removeHostFile(run, paths.consoleLog);
+  await removeHostFile(run, knownHostsPath(host, inst.name));
+  await removeHostFile(run, `${host.mdserverStateDir}/instances/${inst.uuid}.json`);
+  ctx.progress(
+    `${inst.name}: port, DHCP reservation${keepDisk ? "" : ", disk"} and records removed`,
+  );
+}

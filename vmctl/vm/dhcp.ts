@@ -1,0 +1,127 @@
+import { cmd } from "../../lib/exec/command.js";
+import type { Runner } from "../../lib/exec/runner.js";
+import type { HostSpec } from "../../lib/net/cluster.js";
+import { formatIpv4, mask, parseCidr } from "../../lib/net/ipv4.js";
+import type { Network } from "../../lib/net/model.js";
+import { livePid, readHostFile, writeHostFile } from "./host-files.js";
+
+export interface Reservation {
+  mac: string;
+  ip: string;
+  name: string;
+}
+
+/**
+ * One DHCP server per network on each host: dnsmasq with static reservations only (an unknown
+ * MAC gets nothing), DNS off, on that network's bridge. It runs on its own (daemon, or the
+ * vmctl-dhcp@NET systemd unit), so VMs keep getting leases after vmctl exits.
+ */
+export function dhcpPaths(host: HostSpec, net: Network) {
+  const base = `${host.stateDir}/dhcp/${net.name}`;
+  return {
+    conf: `${base}.conf`,
+    hosts: `${base}.hosts`,
+    leases: `${base}.leases`,
+    pid: `${base}.pid`,
+    log: `${base}.log`,
+  };
+}
+
+export function dnsmasqConf(host: HostSpec, net: Network): string {
+  const p = dhcpPaths(host, net);
+  const subnet = parseCidr(net.subnet);
+  if (!subnet) throw new Error(`bad subnet ${net.subnet}`);
+  return [
+    "# Written by vmctl: DHCP for one network's VMs on this host. Reservations only.",
+    `interface=${net.bridge}`,
+    "bind-interfaces",
+    "except-interface=lo",
+    "port=0",
+    `dhcp-range=${formatIpv4(subnet.network)},static,${formatIpv4(mask(subnet.prefix))},12h`,
+    // The gateway lives on the router; the bridge's proxy ARP answers for it.
+    `dhcp-option=option:router,${net.gateway}`,
+    `dhcp-hostsfile=${p.hosts}`,
+    `dhcp-leasefile=${p.leases}`,
+    `pid-file=${p.pid}`,
+    `log-facility=${p.log}`,
+    "dhcp-authoritative",
+    "user=root",
+    "group=root",
+    "",
+  ].join("\n");
+}
+
+export function hostsFile(reservations: Reservation[]): string {
+  return reservations.map((r) => `${r.mac},${r.ip},${r.name}\n`).join("");
+}
+
+export function parseHostsFile(text: string): Reservation[] {
+  return text
+    .split("\n")
+    .map((l) => l.trim().split(","))
+    .filter((f) => f.length === 3)
+    .map(([mac, ip, name]) => ({ mac: mac as string, ip: ip as string, name: name as string }));
+}
+
+export interface Lease {
+  mac: string;
+  ip: string;
+  hostname: string;
+}
+
+/** dnsmasq's lease file: `expiry mac ip hostname client-id` per line. */
+export function parseLeases(text: string): Lease[] {
+  return text
+    .split("\n")
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => f.length >= 4)
+    .map((f) => ({
+      mac: (f[1] as string).toLowerCase(),
+      ip: f[2] as string,
+      hostname: f[3] as string,
+    }));
+}
+
+/** Adds or removes a reservation and makes the running dnsmasq (started if needed) re-read it. */
+export async function setReservation(
+  runner: Runner,
+  host: HostSpec,
+  net: Network,
+  change: { add?: Reservation; removeMac?: string },
+): Promise<void> {
+  const p = dhcpPaths(host, net);
+  const current = parseHostsFile((await readHostFile(runner, p.hosts)) ?? "");
+  const drop = new Set([change.removeMac, change.add?.mac, change.add?.ip].filter(Boolean));
+  const next = current.filter((r) => !drop.has(r.mac) && !drop.has(r.ip));
+  if (change.add) next.push(change.add);
+  await writeHostFile(runner, p.hosts, hostsFile(next));
+  await ensureDnsmasq(runner, host, net);
+}
+
+async function ensureDnsmasq(runner: Runner, host: HostSpec, net: Network): Promise<void> {
+  const p = dhcpPaths(host, net);
+  const conf = dnsmasqConf(host, net);
+  const same = (await readHostFile(runner, p.conf)) === conf;
+  if (!same) await writeHostFile(runner, p.conf, conf);
+  const pid = await livePid(runner, p.pid);
+  if (pid !== undefined && same) {
+    // SIGHUP: dnsmasq re-reads dhcp-hostsfile.
+    await runner.run(cmd("kill", ["-HUP", String(pid)], true));
+    return;
+  }
+  if (pid !== undefined) await runner.run(cmd("kill", [String(pid)], true));
+  // Daemonises: it outlives this vmctl process (on systemd hosts: vmctl-dhcp@NET.service).
+  await runner.run(cmd("dnsmasq", [`--conf-file=${p.conf}`], true));
+}
+
+/** Stops the network's dnsmasq on a host when it has no reservations left. */
+export async function stopDnsmasqIfIdle(
+  runner: Runner,
+  host: HostSpec,
+  net: Network,
+): Promise<void> {
+  const p = dhcpPaths(host, net);
+  if (parseHostsFile((await readHostFile(runner, p.hosts)) ?? "").length > 0) return;
+  const pid = await livePid(runner, p.pid);
+  if (pid !== undefined) await runner.run(cmd("kill", [String(pid)], true));
+}

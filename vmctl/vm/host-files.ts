@@ -1,0 +1,29 @@
+import { dirname } from "node:path";
+import { cmd } from "../../lib/exec/command.js";
+import type { Runner } from "../../lib/exec/runner.js";
+
+/** Files on a host, through its Runner (local, netns or ssh): the same code for every target. */
+export async function readHostFile(runner: Runner, path: string): Promise<string | undefined> {
+  const r = await runner.probe(cmd("cat", ["--", path]));
+  return r.exitCode === 0 ? r.stdout : undefined;
+}
+
+export async function writeHostFile(runner: Runner, path: string, text: string): Promise<void> {
+  await runner.run(cmd("mkdir", ["-p", "--", dirname(path)], true));
+  // Written beside the target and renamed over it: readers never see half a file.
+  await runner.run(cmd("dd", ["status=none", `of=${path}.tmp`], true, text));
+  await runner.run(cmd("mv", ["-f", "--", `${path}.tmp`, path], true));
+}
+
+export async function removeHostFile(runner: Runner, path: string): Promise<void> {
+  await runner.run(cmd("rm", ["-f", "--", path], true));
+}
+
+/** The PID in a pid file if that process is alive, else undefined. */
+export async function livePid(runner: Runner, pidFile: string): Promise<number | undefined> {
+  const text = await readHostFile(runner, pidFile);
+  const pid = Number(text?.trim());
+  if (!Number.isInteger(pid) || pid <= 1) return undefined;
+  const r = await runner.probe(cmd("kill", ["-0", String(pid)]));
+  return r.exitCode === 0 ? pid : undefined;
+}

@@ -1,0 +1,75 @@
+import { readFileSync } from "node:fs";
+import { isSshPublicKey } from "../../lib/config/mdserver-config.js";
+import { AppError } from "../../lib/errors.js";
+import { cmd, LOCAL } from "../../lib/exec/command.js";
+import type { SshKey } from "../../lib/inventory/instance.js";
+import { virtTypeFor } from "../libvirt/virt-type.js";
+import { type CliDeps, fabricContext, type GlobalOptions } from "../net/context.js";
+import type { VmContext } from "./create.js";
+import { ImageStore } from "./images.js";
+
+/** What VM commands need, built from the CLI's deps and global options. */
+export function vmContext(deps: CliDeps, g: GlobalOptions): VmContext {
+  const fabric = fabricContext(deps, g);
+  return {
+    fabric: { ...fabric, onCommand: g.verbose ? (l) => deps.stderr(l) : () => {} },
+    virsh: fabric.runnerFor(LOCAL),
+    progress: (line) => deps.stderr(line),
+    // KVM only where the host's CPU really has it (libvirt-here.md: /dev/kvm alone proves nothing).
+    virtType: async (host) => {
+      const run = fabric.runnerFor(host.target);
+      const cpuinfo = await run.probe(cmd("cat", ["/proc/cpuinfo"]));
+      const kvm = await run.probe(cmd("test", ["-c", "/dev/kvm"]));
+      return virtTypeFor(cpuinfo.stdout, kvm.exitCode === 0);
+    },
+  };
+}
+
+export function imageStore(deps: CliDeps, g: GlobalOptions): ImageStore {
+  return new ImageStore(g.stateDir, deps.runnerFor(LOCAL));
+}
+
+/** --ssh-key FILE...: each file's lines that are OpenSSH public keys. */
+export function readSshKeys(files: string[]): SshKey[] {
+  const keys: SshKey[] = [];
+  for (const file of files) {
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch (err) {
+      throw new AppError(
+        "NOT_FOUND",
+        `--ssh-key ${file}: cannot read (${(err as NodeJS.ErrnoException).code})`,
+      );
+    }
+    const lines = text
+      .split("\n")
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith("#"));
+    if (lines.length === 0 || !lines.every(isSshPublicKey)) {
+      throw new AppError(
+        "INVALID",
+        `--ssh-key ${file}: not an OpenSSH public key file (e.g. ~/.ssh/id_ed25519.pub)`,
+      );
+    }
+    lines.forEach((key, i) => {
+      const comment = key.split(" ")[2];
+      keys.push({
+        name: comment?.replace(/[^A-Za-z0-9_.@-]/g, "_") || `key${keys.length + i}`,
+        key,
+      });
+    });
+  }
+  return keys;
+}
+
+export function readTextFile(flag: string, file: string): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch (err) {
+    throw new AppError(
+      "NOT_FOUND",
+      `${flag} ${file}: cannot read (${(err as NodeJS.ErrnoException).code})`,
+    );
+  }
+}

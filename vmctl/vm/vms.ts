@@ -1,0 +1,82 @@
+import { AppError } from "../../lib/errors.js";
+import { cmd } from "../../lib/exec/command.js";
+import type { Runner } from "../../lib/exec/runner.js";
+import type { Instance } from "../../lib/inventory/instance.js";
+import { instanceFromDomainXml } from "../../lib/inventory/metadata-xml.js";
+import type { Cluster, HostSpec } from "../../lib/net/cluster.js";
+
+/** A vmctl VM: a libvirt domain that carries our <metadata> element with a network. */
+export interface Vm {
+  host: HostSpec;
+  state: string;
+  instance: Instance;
+}
+
+export function virsh(host: HostSpec, args: string[], mutates = false, input?: string) {
+  return cmd("virsh", ["-c", host.libvirt, "-q", ...args], mutates, input);
+}
+
+/** `virsh list --all` rows: ` 3    web1   running` / ` -    web2   shut off`. */
+export function parseDomainList(text: string): { name: string; state: string }[] {
+  return text
+    .split("\n")
+    .map((l) => /^\s*(\S+)\s+(\S+)\s+(.+?)\s*$/.exec(l))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({ name: m[2] as string, state: m[3] as string }));
+}
+
+/** Every host's VMs: one `virsh list` and one batched `dumpxml` per host (no call per VM). */
+export async function listVms(cluster: Cluster, virshRunner: Runner): Promise<Vm[]> {
+  const perHost = await Promise.all(
+    cluster.hosts.map(async (host) => {
+      const list = await virshRunner.probe(virsh(host, ["list", "--all"]));
+      if (list.exitCode !== 0) {
+        throw new AppError(
+          "LIBVIRT",
+          `${host.name}: cannot list domains at ${host.libvirt}: ${list.stderr.trim()}`,
+        );
+      }
+      const domains = parseDomainList(list.stdout);
+      if (domains.length === 0) return [];
+      const dump = await virshRunner.run(
+        virsh(host, [domains.map((d) => `dumpxml ${quoteVirsh(d.name)}`).join("; ")]),
+      );
+      const states = new Map(domains.map((d) => [d.name, d.state]));
+      return dump.stdout
+        .split(/(?<=<\/domain>)/)
+        .flatMap((doc) => instanceFromDomainXml(doc.trim()) ?? [])
+        .filter((inst) => inst.network !== undefined)
+        .map((instance) => ({ host, instance, state: states.get(instance.name) ?? "unknown" }));
+    }),
+  );
+  return perHost.flat().sort((a, b) => a.instance.name.localeCompare(b.instance.name));
+}
+
+export async function findVm(cluster: Cluster, virshRunner: Runner, name: string): Promise<Vm> {
+  const vm = (await listVms(cluster, virshRunner)).find((v) => v.instance.name === name);
+  if (!vm) throw new AppError("NOT_FOUND", `no VM named ${name} (see: vmctl list)`);
+  return vm;
+}
+
+/** virsh's own command line splits on spaces: quote a name for `dumpxml NAME; ...`. */
+function quoteVirsh(name: string): string {
+  return /^[A-Za-z0-9_.-]+$/.test(name) ? name : `'${name.replaceAll("'", "\\'")}'`;
+}
+
+/** Where a VM's files live on its host. */
+export function vmPaths(host: HostSpec, name: string) {
+  return {
+    disk: `${host.stateDir}/disks/${name}.qcow2`,
+    consoleLog: `${host.stateDir}/console/${name}.log`,
+  };
+}
+
+/** The tap and MAC come from the UUID: stable, unique, known before anything exists. */
+export function tapName(uuid: string): string {
+  return `vm${uuid.replaceAll("-", "").slice(3, 13)}`;
+}
+
+export function macFor(uuid: string): string {
+  const hex = uuid.replaceAll("-", "").slice(-6);
+  return `52:54:00:${hex.slice(0, 2)}:${hex.slice(2, 4)}:${hex.slice(4, 6)}`;
+}

@@ -1,0 +1,128 @@
+import { AppError } from "../../lib/errors.js";
+import { cmd } from "../../lib/exec/command.js";
+import type { Runner } from "../../lib/exec/runner.js";
+import type { HostSpec } from "../../lib/net/cluster.js";
+import type { Network } from "../../lib/net/model.js";
+import { dhcpPaths, parseLeases } from "./dhcp.js";
+import { readHostFile } from "./host-files.js";
+import { virsh } from "./vms.js";
+
+export interface BootRecord {
+  firstRequest?: string;
+  phoneHome?: { hostKeys: Record<string, string> };
+}
+
+export interface WaitTarget {
+  name: string;
+  uuid: string;
+  ip: string;
+  mac: string;
+  host: HostSpec;
+  net: Network;
+  consoleLog: string;
+}
+
+export interface WaitDeps {
+  host: Runner;
+  virsh: Runner;
+  progress(line: string): void;
+  sleep(ms: number): Promise<void>;
+  now(): number;
+}
+
+/** Reads what the host's mdserver recorded for this instance (first request, phone_home). */
+export async function bootRecord(
+  runner: Runner,
+  host: HostSpec,
+  uuid: string,
+): Promise<BootRecord | undefined> {
+  const text = await readHostFile(runner, `${host.mdserverStateDir}/instances/${uuid}.json`);
+  try {
+    return text ? (JSON.parse(text) as BootRecord) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Waits through the boot stages, printing each as it is reached; returns the guest's SSH host
+ * key as cloud-init reported it (phone_home) and ssh-keyscan saw it. On timeout, says which
+ * stage is stuck and where to look.
+ */
+export async function waitUntilReady(
+  t: WaitTarget,
+  deps: WaitDeps,
+  timeoutS: number,
+): Promise<string> {
+  const start = deps.now();
+  const deadline = start + timeoutS * 1000;
+  let hostKey = "";
+  const stages: { what: string; hint: string; done: () => Promise<boolean> }[] = [
+    {
+      what: "domain running",
+      hint: `virsh -c ${t.host.libvirt} domstate ${t.name}`,
+      done: async () =>
+        (await deps.virsh.probe(virsh(t.host, ["domstate", t.name]))).stdout.trim() === "running",
+    },
+    {
+      what: "DHCP lease",
+      hint: `${dhcpPaths(t.host, t.net).log} on ${t.host.name}`,
+      done: async () =>
+        parseLeases((await readHostFile(deps.host, dhcpPaths(t.host, t.net).leases)) ?? "").some(
+          (l) => l.mac === t.mac,
+        ),
+    },
+    {
+      what: "first metadata request",
+      hint: `mdserver's log on ${t.host.name} (journalctl -u mdserver)`,
+      done: async () => (await bootRecord(deps.host, t.host, t.uuid))?.firstRequest !== undefined,
+    },
+    {
+      what: "boot finished (phone_home)",
+      hint: "cloud-init in the guest (cloud-init status --long)",
+      done: async () => {
+        const keys = (await bootRecord(deps.host, t.host, t.uuid))?.phoneHome?.hostKeys ?? {};
+        hostKey = keys.ed25519 ?? keys.ecdsa ?? keys.rsa ?? "";
+        return hostKey !== "";
+      },
+    },
+    {
+      what: "ssh port open",
+      hint: `ssh on ${t.ip}`,
+      done: async () => {
+        const type = hostKey.split(" ")[0] ?? "";
+        const r = await deps.host.probe(
+          cmd("ssh-keyscan", ["-T", "2", "-t", keyscanType(type), t.ip]),
+        );
+        const seen = r.stdout.split("\n").find((l) => l.startsWith(`${t.ip} `));
+        if (!seen) return false;
+        if (seen.split(" ").slice(1, 3).join(" ") !== hostKey.split(" ").slice(0, 2).join(" ")) {
+          throw new AppError(
+            "HOST_KEY",
+            `${t.name}: the SSH host key at ${t.ip} is not the one the guest reported`,
+          );
+        }
+        return true;
+      },
+    },
+  ];
+  for (const stage of stages) {
+    while (!(await stage.done())) {
+      if (deps.now() > deadline) {
+        throw new AppError(
+          "TIMEOUT",
+          `${t.name}: timed out after ${timeoutS} s waiting for ${stage.what}; look at ${stage.hint} and the console log ${t.consoleLog} on ${t.host.name}`,
+        );
+      }
+      await deps.sleep(500);
+    }
+    deps.progress(`${t.name}: ${stage.what} (${((deps.now() - start) / 1000).toFixed(1)} s)`);
+  }
+  return hostKey;
+}
+
+function keyscanType(keyType: string): string {
+  if (keyType.startsWith("ecdsa")) return "ecdsa";
+  if (keyType === "ssh-rsa") return "rsa";
+  return "ed25519";
+}
