@@ -65,6 +65,11 @@ describe("domain XML", () => {
     expect(validateWithLibvirt(broken)).toMatch(/^exit [1-9]/);
   });
 
+  it("renders the whole document exactly as the reviewed fixture", async () => {
+    // Update deliberately with `vitest -u` after reading the diff.
+    await expect(domainXml(spec())).toMatchFileSnapshot("../fixtures/domain-web1-ec2.xml");
+  });
+
   it("gives the ec2 identity as SMBIOS system uuid and serial, both the domain UUID", () => {
     const xml = domainXml(spec());
     expect(xml).toContain("<uuid>ec2e1916-9099-4caf-bd21-012345abcdef</uuid>");
