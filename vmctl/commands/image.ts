@@ -64,7 +64,7 @@ export function registerImage(program: Command, deps: CliDeps, globals: () => Gl
       if (!store.get(name))
         throw new AppError("NOT_FOUND", `no image ${name} (see: vmctl image list)`);
       const ctx = vmContext(deps, g);
-      const users = (await listVms(ctx.fabric.cluster, ctx.virsh)).filter(
+      const users = (await listVms(ctx.fabric.cluster, ctx.virsh, deps.stderr)).filter(
         (v) => v.instance.image === name,
       );
       if (users.length) {

@@ -32,7 +32,7 @@ export function registerVmList(
     .action(async () => {
       const g = globals();
       const ctx = vmContext(deps, g);
-      const vms = (await listVms(ctx.fabric.cluster, ctx.virsh)).map(summary);
+      const vms = (await listVms(ctx.fabric.cluster, ctx.virsh, deps.stderr)).map(summary);
       if (g.json) return deps.stdout(JSON.stringify(vms));
       const rows = [["NAME", "HOST", "STATE", "NETWORK", "IP", "MAC", "IMAGE", "AGE"]];
       for (const v of vms)

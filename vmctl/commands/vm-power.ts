@@ -40,7 +40,7 @@ export function registerVmPower(
     .option("--keep-disk", "keep the VM's disk overlay")
     .action(async (names: string[], o: { keepDisk?: boolean }) => {
       const ctx = vmContext(deps, globals());
-      const vms = await listVms(ctx.fabric.cluster, ctx.virsh);
+      const vms = await listVms(ctx.fabric.cluster, ctx.virsh, deps.stderr);
       for (const name of names) {
         const vm = vms.find((v) => v.instance.name === name);
         if (!vm) {

@@ -73,7 +73,7 @@ export async function createVm(req: CreateRequest, ctx: VmContext): Promise<Crea
     : (fabric.cluster.hosts[0] as HostSpec);
   const net = findNetwork(fabric.store.read(), req.network);
   if (req.ip) checkRequestedIp(net, req.ip);
-  const existing = await listVms(fabric.cluster, ctx.virsh);
+  const existing = await listVms(fabric.cluster, ctx.virsh, ctx.progress);
   if (existing.some((v) => v.instance.name === req.name)) {
     throw new AppError("EXISTS", `a VM named ${req.name} exists (vmctl delete ${req.name} first)`);
   }

@@ -26,15 +26,20 @@ export function parseDomainList(text: string): { name: string; state: string }[]
 }
 
 /** Every host's VMs: one `virsh list` and one batched `dumpxml` per host (no call per VM). */
-export async function listVms(cluster: Cluster, virshRunner: Runner): Promise<Vm[]> {
+export async function listVms(
+  cluster: Cluster,
+  virshRunner: Runner,
+  warn?: (line: string) => void,
+): Promise<Vm[]> {
   const perHost = await Promise.all(
     cluster.hosts.map(async (host) => {
       const list = await virshRunner.probe(virsh(host, ["list", "--all"]));
       if (list.exitCode !== 0) {
-        throw new AppError(
-          "LIBVIRT",
-          `${host.name}: cannot list domains at ${host.libvirt}: ${list.stderr.trim()}`,
-        );
+        const why = `${host.name}: cannot list domains at ${host.libvirt}: ${lastLine(list.stderr)}`;
+        // One host down must not hide the others' VMs: callers that can go on pass `warn`.
+        if (!warn) throw new AppError("LIBVIRT", why);
+        warn(`vmctl: warning: ${why}`);
+        return [];
       }
       const domains = parseDomainList(list.stdout);
       if (domains.length === 0) return [];
@@ -53,7 +58,7 @@ export async function listVms(cluster: Cluster, virshRunner: Runner): Promise<Vm
 }
 
 export async function findVm(cluster: Cluster, virshRunner: Runner, name: string): Promise<Vm> {
-  const vm = (await listVms(cluster, virshRunner)).find((v) => v.instance.name === name);
+  const vm = (await listVms(cluster, virshRunner, () => {})).find((v) => v.instance.name === name);
   if (!vm) throw new AppError("NOT_FOUND", `no VM named ${name} (see: vmctl list)`);
   return vm;
 }
@@ -79,4 +84,8 @@ export function tapName(uuid: string): string {
 export function macFor(uuid: string): string {
   const hex = uuid.replaceAll("-", "").slice(-6);
   return `52:54:00:${hex.slice(0, 2)}:${hex.slice(2, 4)}:${hex.slice(4, 6)}`;
+}
+
+function lastLine(text: string): string {
+  return text.trim().split("\n").pop() ?? "";
 }
