@@ -16,6 +16,8 @@ PACKAGES=(
   # cloud-init renders its fallback network (DHCP on the first NIC) as ifupdown (eni) here,
   # and its Ec2Local stage (aws identity) runs dhclient for an ephemeral lease.
   ifupdown isc-dhcp-client netbase
+  # ping, for the reachability checks of the e2e tests.
+  iputils-ping
 )
 
 key=$(sha256sum "$0" | cut -c1-16)
