@@ -131,13 +131,23 @@ beforeAll(async () => {
 
 afterAll(async () => {
   const problems: string[] = [];
-  for (const g of guests) problems.push(...g.remove());
-  await mdserver.stop();
-  await dnsmasq.stop();
-  await libvirtd.stop();
-  if (hostNsCreated) run("ip", ["netns", "del", HOST]);
-  rmSync(guestDir, { recursive: true, force: true });
-  rmSync(tmp, { recursive: true, force: true });
+  // Every step runs even when an earlier one fails: nothing of this run may be left behind.
+  const step = async (what: string, fn: () => unknown) => {
+    try {
+      await fn();
+    } catch (err) {
+      problems.push(`${what}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  };
+  for (const g of guests) await step(`remove ${g.spec.name}`, () => problems.push(...g.remove()));
+  await step("stop mdserver", () => mdserver.stop());
+  await step("stop dnsmasq", () => dnsmasq.stop());
+  await step("stop libvirtd", () => libvirtd.stop());
+  if (hostNsCreated) await step(`delete ${HOST}`, () => run("ip", ["netns", "del", HOST]));
+  await step("remove files", () => {
+    rmSync(guestDir, { recursive: true, force: true });
+    rmSync(tmp, { recursive: true, force: true });
+  });
   console.log(`guest-boot timings (ms after virsh start): ${JSON.stringify(timings)}`);
   expect(problems).toEqual([]);
 }, 120_000);
