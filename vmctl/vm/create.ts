@@ -1,4 +1,7 @@
 import { randomUUID } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { AppError } from "../../lib/errors.js";
 import { cmd } from "../../lib/exec/command.js";
 import type { Runner } from "../../lib/exec/runner.js";
@@ -155,7 +158,7 @@ export async function createVm(req: CreateRequest, ctx: VmContext): Promise<Crea
         ...(req.loginUser ? { loginUser: req.loginUser } : {}),
       },
     });
-    await ctx.virsh.run(virsh(host, ["define", "/dev/stdin"], true, xml));
+    await defineDomain(ctx.virsh, host, xml);
     rollback.push("domain", async () => {
       await ctx.virsh.probe(virsh(host, ["destroy", req.name], true));
       await ctx.virsh.run(virsh(host, ["undefine", req.name], true));
@@ -211,6 +214,17 @@ async function plugIn(
     return ip;
   }
   throw new AppError("FULL", `network ${p.net.name} has no free address left`);
+}
+
+/** virsh reads the XML from a file: a Runner's stdin is a socket, which /dev/stdin cannot open. */
+async function defineDomain(runner: Runner, host: HostSpec, xml: string): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "vmctl-"));
+  try {
+    writeFileSync(join(dir, "domain.xml"), xml);
+    await runner.run(virsh(host, ["define", join(dir, "domain.xml")], true));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 async function undoOrReport(rollback: Rollback, err: unknown): Promise<void> {

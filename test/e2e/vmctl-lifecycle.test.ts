@@ -1,0 +1,262 @@
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { TestLibvirtd } from "../helpers/libvirtd.js";
+import { inNs, inNsAsync, run } from "../helpers/md-netns.js";
+import { MdserverProcess } from "../helpers/mdserver-process.js";
+import { FabricLab, vmctl } from "../helpers/netns-fabric.js";
+import { budget } from "../helpers/wait.js";
+
+/**
+ * The product's main job, through the vmctl CLI only: on a namespace topology (LAN, router,
+ * "internet", host1 with a real libvirtd, host2 with a namespace VM), create a network and two
+ * real cloud-init guests, log in with the pinned host key, reach across the fabric, and delete
+ * everything again. Guests have no path to any real network.
+ */
+const lab = new FabricLab();
+const H1 = lab.hosts.host1;
+const libvirtd = new TestLibvirtd(H1, { createNamespace: false });
+const md = join(lab.dir, "host1-md");
+const mdserver = new MdserverProcess(H1, join(lab.dir, "mdserver.conf"));
+const key = join(lab.dir, "id_ed25519");
+const passwordFile = join(lab.dir, "password");
+const password = randomBytes(9).toString("base64");
+const BUILD_IMAGE = resolve(import.meta.dirname, "../helpers/build-test-image.sh");
+const exec = promisify(execFile);
+const within = budget(20 * 60_000);
+const created: string[] = [];
+
+async function ok(args: string[]) {
+  const r = await vmctl(lab, args);
+  if (r.code !== 0) throw new Error(`vmctl ${args.join(" ")} exited ${r.code}: ${r.stderr}`);
+  return r;
+}
+
+const sshIn = (name: string, command: string) => ok(["ssh", name, "-i", key, "--", command]);
+
+/** What vmctl programs on host1 and the router, and what libvirt holds: before vs after. */
+function snapshot() {
+  const dump = (ns: string, ...args: string[]) => inNs(ns, "ip", ["-json", ...args]);
+  return {
+    domains: libvirtd.virsh("list", "--all", "--name").trim(),
+    h1Routes: dump(H1, "route", "show", "table", "all"),
+    h1Rules: dump(H1, "rule"),
+    h1Links: JSON.parse(dump(H1, "link")).map((l: { ifname: string }) => l.ifname),
+    ebtables: inNs(H1, "ebtables", ["-L"]),
+    routerRoutes: dump(lab.router, "route", "show", "table", "all"),
+    dhcpHosts: existsSync(join(lab.dir, "host1/dhcp/net1.hosts"))
+      ? readFileSync(join(lab.dir, "host1/dhcp/net1.hosts"), "utf8")
+      : "",
+    disks: existsSync(join(lab.dir, "host1/disks"))
+      ? run("ls", [join(lab.dir, "host1/disks")])
+      : "",
+  };
+}
+let before: ReturnType<typeof snapshot>;
+
+function isAlive(pidFile: string): boolean {
+  try {
+    process.kill(Number(readFileSync(pidFile, "utf8").trim()), 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+beforeAll(async () => {
+  const built = (await exec("bash", [BUILD_IMAGE], { timeout: within(600_000) })).stdout.trim();
+  const imageDir = built.split("\n").pop() ?? "";
+  lab.create();
+  // QEMU runs as libvirt-qemu: it must be able to reach the disks under the lab directory.
+  chmodSync(lab.dir, 0o755);
+  mkdirSync(md);
+  writeFileSync(
+    lab.clusterFile,
+    readFileSync(lab.clusterFile, "utf8")
+      .replace(
+        `    target: netns:${H1}\n    libvirt: qemu:///system\n`,
+        `    target: netns:${H1}\n    libvirt: ${libvirtd.uri}\n    state-dir: ${lab.dir}/host1\n    mdserver-state-dir: ${md}\n`,
+      )
+      .replace(
+        `    target: netns:${lab.hosts.host2}\n    libvirt: qemu:///system\n`,
+        // host2 has no libvirtd of its own in this topology (one libvirtd per machine).
+        `    target: netns:${lab.hosts.host2}\n    libvirt: qemu:///system?socket=${lab.dir}/none\n    state-dir: ${lab.dir}/host2\n`,
+      ),
+  );
+  run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "e2e@vmctl", "-f", key]);
+  writeFileSync(passwordFile, `${password}\n`);
+  await libvirtd.start();
+  await ok(["net", "create", "net1", "--subnet", "10.10.10.0/24"]);
+  await ok(["host", "apply"]);
+  await ok(["router", "apply"]);
+  writeFileSync(
+    join(lab.dir, "mdserver.conf"),
+    `[mdserver]\nlibvirt-uri = ${libvirtd.uri}\nstate-dir = ${md}\nuserdata-dir = ${lab.dir}/none\n`,
+  );
+  await mdserver.start();
+  await ok([
+    "image",
+    "import",
+    "deb12",
+    join(imageDir, "base.qcow2"),
+    "--kernel",
+    join(imageDir, "vmlinuz"),
+    "--initrd",
+    join(imageDir, "initrd.img"),
+    "--user",
+    "debian",
+  ]);
+  before = snapshot();
+}, 900_000);
+
+afterAll(async () => {
+  if (created.includes("port:10.10.10.50"))
+    await vmctl(lab, ["port", "detach", "net1", "--ip", "10.10.10.50"]);
+  for (const name of created.filter((c) => !c.startsWith("port:"))) {
+    await vmctl(lab, ["delete", name]);
+    // If vmctl could not, still never leave a guest running or defined.
+    for (const verb of ["destroy", "undefine"]) {
+      try {
+        libvirtd.virsh(verb, name);
+      } catch {
+        // gone already
+      }
+    }
+  }
+  // The DHCP server vmctl started for this run, by the PID it wrote.
+  const pidFile = join(lab.dir, "host1/dhcp/net1.pid");
+  if (existsSync(pidFile)) {
+    try {
+      process.kill(Number(readFileSync(pidFile, "utf8").trim()));
+    } catch {
+      // not running
+    }
+  }
+  await mdserver.stop();
+  await libvirtd.stop();
+  lab.destroy();
+}, 180_000);
+
+describe("vmctl on real libvirt", () => {
+  it("creates a guest with the ec2 identity and waits until it is ready", async () => {
+    created.push("web1");
+    const r = await vmctl(lab, [
+      "create",
+      "web1",
+      "--net",
+      "net1",
+      "--image",
+      "deb12",
+      "--host",
+      "host1",
+      "--cpus",
+      "2",
+      "--memory",
+      "1G",
+      "--ssh-key",
+      `${key}.pub`,
+      "--password-file",
+      passwordFile,
+      "--timeout",
+      String(Math.round(within(400_000) / 1000)),
+    ]);
+    expect(r.stderr).toMatch(
+      /web1: domain running[\s\S]*DHCP lease[\s\S]*first metadata request[\s\S]*boot finished[\s\S]*ssh port open/,
+    );
+    expect(r).toMatchObject({ code: 0, stdout: "web1 ready: 10.10.10.3 on net1, host host1\n" });
+  }, 600_000);
+
+  it("logs in with vmctl ssh against the pinned host key; hostname and cloud-init are right", async () => {
+    expect((await sshIn("web1", "hostname")).stdout.trim()).toBe("web1");
+    const status = (await sshIn("web1", "cloud-init status --long")).stdout;
+    expect(status).toMatch(/^status: done$/m);
+    expect(status).toMatch(/DataSourceEc2/);
+    const known = readFileSync(join(lab.dir, "host1/known_hosts/web1"), "utf8");
+    expect(known).toMatch(/^10\.10\.10\.3 ssh-ed25519 \S+\n$/);
+  }, 120_000);
+
+  it("sets the password from --password-file", async () => {
+    const hash = (await sshIn("web1", "sudo -n getent shadow debian")).stdout.split(":")[1] ?? "";
+    const salt = hash.split("$")[2] ?? "";
+    expect(run("openssl", ["passwd", "-6", "-salt", salt, password]).trim()).toBe(hash);
+  }, 60_000);
+
+  it("lists the VM", async () => {
+    const list = JSON.parse((await ok(["list", "--json"])).stdout);
+    expect(list).toEqual([
+      expect.objectContaining({
+        name: "web1",
+        host: "host1",
+        state: "running",
+        network: "net1",
+        ip: "10.10.10.3",
+        image: "deb12",
+      }),
+    ]);
+  }, 60_000);
+
+  it("reaches a VM on host2 across the fabric", async () => {
+    lab.addVm("nv", lab.hosts.host2, "nv0", "10.10.10.50/24", "10.10.10.1", "52:54:00:aa:00:50");
+    await ok(["port", "attach", "net1", "--host", "host2", "--ip", "10.10.10.50", "--dev", "nv0"]);
+    created.push("port:10.10.10.50");
+    expect((await sshIn("web1", "ping -c 2 -W 2 10.10.10.50")).stdout).toMatch(/2 received/);
+  }, 60_000);
+
+  it("creates a second guest (plain identity) that web1 can ping", async () => {
+    created.push("web2");
+    const r = await vmctl(lab, [
+      "create",
+      "web2",
+      "--net",
+      "net1",
+      "--image",
+      "deb12",
+      "--host",
+      "host1",
+      "--identity",
+      "plain",
+      "--cpus",
+      "2",
+      "--memory",
+      "1G",
+      "--ssh-key",
+      `${key}.pub`,
+      "--timeout",
+      String(Math.round(within(400_000) / 1000)),
+    ]);
+    expect(r).toMatchObject({ code: 0, stdout: "web2 ready: 10.10.10.4 on net1, host host1\n" });
+    expect((await sshIn("web1", "ping -c 2 -W 2 10.10.10.4")).stdout).toMatch(/2 received/);
+  }, 600_000);
+
+  it("gives a guest that takes another VM's address nothing of that VM", async () => {
+    const web1Id = mdserver.requests().find((l) => l.instance === "web1");
+    expect(web1Id).toBeDefined();
+    await sshIn("web2", "sudo -n ip addr add 10.10.10.3/32 dev eth0");
+    const probe = [
+      "import urllib.request as u, http.client as h",
+      "c = h.HTTPConnection('169.254.169.254', 80, timeout=5, source_address=('10.10.10.3', 0))",
+      "try:\n c.request('GET', '/latest/meta-data/instance-id'); print(c.getresponse().read().decode())",
+      "except Exception as e:\n print('failed:', type(e).__name__)",
+    ].join("\n");
+    const out = (await sshIn("web2", `python3 -c "${probe}"`)).stdout;
+    expect(out).toMatch(/^failed: /);
+    expect(
+      mdserver.requests().filter((l) => l.client === "10.10.10.3" && l.instance !== "web1"),
+    ).toEqual([]);
+  }, 60_000);
+
+  it("deletes both guests and leaves nothing behind", async () => {
+    await ok(["port", "detach", "net1", "--ip", "10.10.10.50"]);
+    const r = await ok(["delete", "web1", "web2"]);
+    expect(r.stdout).toBe("web1: deleted\nweb2: deleted\n");
+    created.length = 0;
+    expect(snapshot()).toEqual(before);
+    // The network's DHCP server stopped with its last reservation.
+    const pidFile = join(lab.dir, "host1/dhcp/net1.pid");
+    expect(existsSync(pidFile) && isAlive(pidFile)).toBe(false);
+    expect((await ok(["delete", "web1"])).stdout).toBe("web1: no such VM (nothing to delete)\n");
+  }, 120_000);
+});
