@@ -110,8 +110,21 @@ async function ensureDnsmasq(runner: Runner, host: HostSpec, net: Network): Prom
     return;
   }
   if (pid !== undefined) await runner.run(cmd("kill", [String(pid)], true));
-  // Daemonises: it outlives this vmctl process (on systemd hosts: vmctl-dhcp@NET.service).
+  if (await hasSystemd(runner)) {
+    await runner.run(cmd("systemctl", ["enable", "--now", unitFor(net)], true));
+    return;
+  }
+  // Daemonises: it outlives this vmctl process.
   await runner.run(cmd("dnsmasq", [`--conf-file=${p.conf}`], true));
+}
+
+function unitFor(net: Network): string {
+  return `vmctl-dhcp@${net.name}.service`;
+}
+
+/** On systemd hosts the vmctl-dhcp@NET unit runs dnsmasq (and restarts it at boot). */
+async function hasSystemd(runner: Runner): Promise<boolean> {
+  return (await runner.probe(cmd("test", ["-d", "/run/systemd/system"]))).exitCode === 0;
 }
 
 /** Stops the network's dnsmasq on a host when it has no reservations left. */
@@ -122,6 +135,10 @@ export async function stopDnsmasqIfIdle(
 ): Promise<void> {
   const p = dhcpPaths(host, net);
   if (parseHostsFile((await readHostFile(runner, p.hosts)) ?? "").length > 0) return;
+  if (await hasSystemd(runner)) {
+    await runner.probe(cmd("systemctl", ["disable", "--now", unitFor(net)], true));
+    return;
+  }
   const pid = await livePid(runner, p.pid);
   if (pid !== undefined) await runner.run(cmd("kill", [String(pid)], true));
 }
