@@ -4,6 +4,8 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "n
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { chainName } from "../../vmctl/vm/anti-spoof.js";
+import { tapName } from "../../vmctl/vm/vms.js";
 import { TestLibvirtd } from "../helpers/libvirtd.js";
 import { inNs, inNsAsync, run } from "../helpers/md-netns.js";
 import { MdserverProcess } from "../helpers/mdserver-process.js";
@@ -237,15 +239,31 @@ describe("vmctl on real libvirt", () => {
     const web1Id = mdserver.requests().find((l) => l.instance === "web1");
     expect(web1Id).toBeDefined();
     // The guest's NIC name depends on the image (ens2, enp0s2...): take the default route's.
-    await sshIn("web2", "sudo -n ip addr add 10.10.10.3/32 dev $(ip -o route show default | cut -d' ' -f5)");
+    await sshIn(
+      "web2",
+      "sudo -n ip addr add 10.10.10.3/32 dev $(ip -o route show default | cut -d' ' -f5)",
+    );
     const probe = [
       "import urllib.request as u, http.client as h",
       "c = h.HTTPConnection('169.254.169.254', 80, timeout=5, source_address=('10.10.10.3', 0))",
       "try:\n c.request('GET', '/latest/meta-data/instance-id'); print(c.getresponse().read().decode())",
       "except Exception as e:\n print('failed:', type(e).__name__)",
     ].join("\n");
+    const web2 = JSON.parse((await ok(["list", "--json"])).stdout).find(
+      (v: { name: string }) => v.name === "web2",
+    );
+    const dropped = () => {
+      // The last rule of web2's anti-spoofing chain drops everything not its own.
+      const rules = inNs(H1, "ebtables", ["-L", chainName(tapName(web2.uuid)), "--Lc"]);
+      return Number(
+        /-j DROP , pcnt = (\d+)/.exec(rules.split("\n").filter(Boolean).at(-1) ?? "")?.[1],
+      );
+    };
+    const droppedBefore = dropped();
     const out = (await sshIn("web2", `python3 -c "${probe}"`)).stdout;
     expect(out).toMatch(/^failed: /);
+    // Its forged packets died at its own port (the SYN and its retransmissions).
+    expect(dropped()).toBeGreaterThan(droppedBefore);
     expect(
       mdserver.requests().filter((l) => l.client === "10.10.10.3" && l.instance !== "web1"),
     ).toEqual([]);
