@@ -117,11 +117,12 @@ export async function createVm(req: CreateRequest, ctx: VmContext): Promise<Crea
     ctx.progress(`${req.name}: ${ip} on ${net.name} via ${tap} on ${host.name}`);
 
     // 3. DHCP reservation for the MAC on this host's bridge.
-    await setReservation(run, host, net, { add: { mac, ip, name: req.name } });
+    // The undo goes first: the file is written before dnsmasq (re)starts, which may fail.
     rollback.push("DHCP reservation", async () => {
       await setReservation(run, host, net, { removeMac: mac });
       await stopDnsmasqIfIdle(run, host, net);
     });
+    await setReservation(run, host, net, { add: { mac, ip, name: req.name } });
 
     // 4. The domain, with the instance record mdserver serves.
     const xml = domainXml({

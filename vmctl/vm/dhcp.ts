@@ -95,10 +95,16 @@ export async function setReservation(
   const next = current.filter((r) => !drop.has(r.mac) && !drop.has(r.ip));
   if (change.add) next.push(change.add);
   await writeHostFile(runner, p.hosts, hostsFile(next));
-  await ensureDnsmasq(runner, host, net);
+  // Removing never starts a server: a rollback must not fail on the step it is undoing.
+  await ensureDnsmasq(runner, host, net, change.add !== undefined);
 }
 
-async function ensureDnsmasq(runner: Runner, host: HostSpec, net: Network): Promise<void> {
+async function ensureDnsmasq(
+  runner: Runner,
+  host: HostSpec,
+  net: Network,
+  start: boolean,
+): Promise<void> {
   const p = dhcpPaths(host, net);
   const conf = dnsmasqConf(host, net);
   const same = (await readHostFile(runner, p.conf)) === conf;
@@ -109,6 +115,7 @@ async function ensureDnsmasq(runner: Runner, host: HostSpec, net: Network): Prom
     await runner.run(cmd("kill", ["-HUP", String(pid)], true));
     return;
   }
+  if (!start) return;
   if (pid !== undefined) await runner.run(cmd("kill", [String(pid)], true));
   if (await hasSystemd(runner)) {
     await runner.run(cmd("systemctl", ["enable", "--now", unitFor(net)], true));

@@ -1,0 +1,222 @@
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { type Command, formatCommand, formatTarget, type Target } from "../../lib/exec/command.js";
+import { RecordingRunner, type RunResult } from "../../lib/exec/runner.js";
+import { type CliDeps, run } from "../../vmctl/cli.js";
+
+const CLUSTER = `hosts:
+  - {name: host1, address: 198.18.0.11, lan: eth0, target: "netns:h1", libvirt: "qemu:///system", state-dir: /srv/h1}
+router: {name: router, address: 198.18.0.1, lan: eth0, uplink: up0, target: "netns:rt"}
+`;
+const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa a@b";
+
+/**
+ * vmctl's create path against recording machines (the real thing runs in the e2e test):
+ * `fail` picks the command that fails; every command is logged in order with its machine.
+ */
+function setup(fail?: (c: Command) => boolean, domains = "", dumpxml = "") {
+  const d = mkdtempSync(join(tmpdir(), "vmctl-create-"));
+  writeFileSync(join(d, "cluster.yaml"), CLUSTER);
+  writeFileSync(join(d, "key.pub"), `${KEY}\n`);
+  mkdirSync(join(d, "state/images"), { recursive: true });
+  writeFileSync(
+    join(d, "state/images/deb.json"),
+    JSON.stringify({
+      name: "deb",
+      file: "/img/deb.qcow2",
+      format: "qcow2",
+      virtualSize: 2 ** 31,
+      imported: "",
+    }),
+  );
+  const log: string[] = [];
+  const err: string[] = [];
+  const out: string[] = [];
+  const answer =
+    (t: Target) =>
+    (c: Command): Partial<RunResult> => {
+      const line = `${formatTarget(t)}: ${formatCommand(c)}${c.input === undefined ? "" : ` <<${c.input}`}`;
+      if (fail?.(c)) {
+        log.push(`${line}!failed`);
+        return { exitCode: 1, stderr: "injected failure\n" };
+      }
+      if (c.mutates) log.push(line);
+      if (c.file === "virsh" && c.args.includes("list")) return { stdout: domains };
+      if (c.file === "virsh" && c.args.some((a) => a.startsWith("dumpxml")))
+        return { stdout: dumpxml };
+      if (c.file === "virsh" && c.args.includes("domstate"))
+        return { exitCode: 1, stderr: "error: failed to get domain" };
+      if (c.file === "ip" && c.args.includes("-json")) return { stdout: "[]" };
+      if (c.file === "cat") return { exitCode: 1 };
+      if (c.file === "test" && c.args.includes("/run/systemd/system")) return { exitCode: 1 };
+      return {};
+    };
+  const runners = new Map<string, RecordingRunner>();
+  const deps: CliDeps = {
+    stdout: (l) => out.push(l),
+    stderr: (l) => err.push(l),
+    clusterPath: join(d, "cluster.yaml"),
+    stateDir: join(d, "state"),
+    readFile: (p) => readFileSync(p, "utf8"),
+    runnerFor: (t) => {
+      const key = formatTarget(t);
+      if (!runners.has(key)) runners.set(key, new RecordingRunner(t, answer(t)));
+      return runners.get(key) as RecordingRunner;
+    },
+  };
+  const vmctl = (...argv: string[]) => run(argv, deps);
+  const ports = () => JSON.parse(readFileSync(join(d, "state/networks.json"), "utf8")).ports;
+  return { d, log, err, out, vmctl, ports };
+}
+
+async function withNetwork(t: ReturnType<typeof setup>) {
+  expect(await t.vmctl("net", "create", "net1", "--subnet", "10.10.10.0/24")).toBe(0);
+  t.log.length = 0;
+}
+
+const create = (t: ReturnType<typeof setup>, ...extra: string[]) =>
+  t.vmctl(
+    "create",
+    "web1",
+    "--net",
+    "net1",
+    "--image",
+    "deb",
+    "--ssh-key",
+    join(t.d, "key.pub"),
+    "--no-wait",
+    ...extra,
+  );
+
+describe("vmctl create", () => {
+  it("makes disk, tap, filters, port, DHCP reservation and domain, in that order, then starts it", async () => {
+    const t = setup();
+    await withNetwork(t);
+    expect(await create(t)).toBe(0);
+    const steps = t.log.map((l) =>
+      l.replace(/vm[0-9a-f]{10}/g, "TAP").replace(/52:54:00(:[0-9a-f]{2}){3}/g, "MAC"),
+    );
+    const first = (re: RegExp) => steps.findIndex((s) => re.test(s));
+    const order = [
+      /qemu-img create .* -b \/img\/deb.qcow2 \/srv\/h1\/disks\/web1.qcow2$/,
+      /ip tuntap add dev TAP mode tap/,
+      /ebtables -A vmctl-TAP '!' -s MAC -j DROP/,
+      /netns:rt: ip route replace 10.10.10.3 via 198.18.0.11/,
+      /dnsmasq --conf-file=\/srv\/h1\/dhcp\/net1.conf/,
+      /virsh -c qemu:\/\/\/system -q define /,
+      /virsh -c qemu:\/\/\/system -q start web1/,
+    ].map(first);
+    expect(order.every((i) => i >= 0)).toBe(true);
+    expect([...order].sort((a, b) => a - b)).toEqual(order);
+    expect(t.ports()).toEqual([
+      expect.objectContaining({ network: "net1", host: "host1", ip: "10.10.10.3" }),
+    ]);
+    expect(t.out.at(-1)).toBe("web1 started: 10.10.10.3 on net1, host host1");
+  });
+
+  it.each([
+    ["the disk", (c: Command) => c.file === "qemu-img"],
+    ["the tap", (c: Command) => c.file === "ip" && c.args[0] === "tuntap"],
+    ["the filters", (c: Command) => c.file === "ebtables" && c.args[0] === "-N"],
+    ["the router route", (c: Command) => c.file === "ip" && c.args.includes("via")],
+    ["the DHCP server", (c: Command) => c.file === "dnsmasq"],
+    ["the define", (c: Command) => c.file === "virsh" && c.args.includes("define")],
+    ["the start", (c: Command) => c.file === "virsh" && c.args.includes("start")],
+  ])("fails at %s: one error line, everything made is undone, no port left", async (_, pred) => {
+    let armed = false;
+    const t = setup((c) => armed && pred(c));
+    await withNetwork(t);
+    armed = true;
+    expect(await create(t)).toBe(1);
+    // Progress lines, then exactly one error line.
+    expect(t.err.filter((l) => l.startsWith("vmctl:"))).toEqual([
+      expect.stringMatching(/^vmctl: .*injected failure$/),
+    ]);
+    expect(t.err.at(-1)).toMatch(/^vmctl: /);
+    expect(t.ports()).toEqual([]);
+    const at = (re: RegExp) => t.log.findIndex((l) => re.test(l));
+    const failed = t.log.findIndex((l) => l.endsWith("!failed"));
+    // Each thing made before the failure is undone after it.
+    const pairs: [RegExp, RegExp][] = [
+      [/qemu-img create/, /rm -f -- \/srv\/h1\/disks\/web1.qcow2/],
+      [/ip tuntap add/, /ip link del dev vm/],
+      [/ebtables -N/, /ebtables -X vmctl-vm/],
+      [/netns:rt: ip route replace 10.10.10.3/, /netns:rt: ip route del 10.10.10.3/],
+      [
+        /netns:h1: ip -batch - <<route replace 10.10.10.3/,
+        /netns:h1: ip route del 10.10.10.3|ip -batch - <<route del 10.10.10.3/,
+      ],
+      [/-q define /, /-q undefine web1/],
+    ];
+    for (const [made, undone] of pairs) {
+      const m = at(made);
+      if (m >= 0 && m !== failed)
+        expect(
+          t.log.findIndex((l, i) => i > failed && undone.test(l)),
+          String(made),
+        ).toBeGreaterThan(failed);
+    }
+    // The DHCP reservation file ends empty if it was ever written.
+    const hostsWrites = t.log.filter((l) => l.includes("of=/srv/h1/dhcp/net1.hosts.tmp"));
+    if (hostsWrites.length) expect(hostsWrites.at(-1)).toMatch(/<<$/);
+  });
+
+  it.each([
+    [["--net", "nope"], "vmctl: no network named nope (see: vmctl net list)"],
+    [["--ip", "10.10.10.300"], "vmctl: --ip 10.10.10.300: not an IPv4 address"],
+    [["--ip", "10.20.0.5"], "vmctl: --ip 10.20.0.5: outside network net1 (10.10.10.0/24)"],
+    [
+      ["--ip", "10.10.10.1"],
+      "vmctl: --ip 10.10.10.1: that is network net1's gateway or bridge address",
+    ],
+    [["--image", "missing"], "vmctl: no image missing (see: vmctl image list; or give a path)"],
+    [["--memory", "lots"], "vmctl: --memory lots: a size of at least 128M, e.g. 1G"],
+    [["--disk", "1G"], "vmctl: --disk 1G: smaller than the image (2147483648 bytes)"],
+    [["--cpus", "0"], "vmctl: --cpus 0: a whole number from 1 to 64"],
+    [["--identity", "azure"], "vmctl: --identity azure: ec2, aws or plain"],
+    [["--host", "host9"], "vmctl: no host named host9 in the cluster file (hosts: host1)"],
+    [["--ssh-key", "/no/such.pub"], "vmctl: --ssh-key /no/such.pub: cannot read (ENOENT)"],
+  ])("refuses %j with one line and changes nothing", async (extra, message) => {
+    const t = setup();
+    await withNetwork(t);
+    const [flag, value] = extra as [string, string];
+    const args = ["create", "web1", "--net", "net1", "--image", "deb", "--no-wait", flag, value];
+    expect(await t.vmctl(...args)).toBe(1);
+    expect(t.err).toEqual([message]);
+    expect(t.log).toEqual([]);
+  });
+
+  it("refuses a name that is taken, or not a hostname", async () => {
+    const dump = `<domain><name>web1</name><uuid>11111111-2222-3333-4444-555555555555</uuid><metadata><vmctl:instance xmlns:vmctl="urn:vmctl:instance:1"><vmctl:network>net1</vmctl:network></vmctl:instance></metadata></domain>`;
+    const t = setup(undefined, " 1    web1   running\n", dump);
+    await withNetwork(t);
+    expect(await t.vmctl("create", "web1", "--net", "net1", "--image", "deb", "--no-wait")).toBe(1);
+    expect(await t.vmctl("create", "Web_1", "--net", "net1", "--image", "deb", "--no-wait")).toBe(
+      1,
+    );
+    expect(t.err).toEqual([
+      "vmctl: a VM named web1 exists (vmctl delete web1 first)",
+      'vmctl: VM name "Web_1": use lower-case letters, digits and - (a hostname label)',
+    ]);
+    expect(t.log).toEqual([]);
+  });
+
+  it("gives two concurrent creates two different addresses", async () => {
+    const t = setup();
+    await withNetwork(t);
+    const base = ["--net", "net1", "--image", "deb", "--no-wait"];
+    const codes = await Promise.all([
+      t.vmctl("create", "a1", ...base),
+      t.vmctl("create", "a2", ...base),
+    ]);
+    expect(codes).toEqual([0, 0]);
+    expect(
+      t
+        .ports()
+        .map((p: { ip: string }) => p.ip)
+        .sort(),
+    ).toEqual(["10.10.10.3", "10.10.10.4"]);
+  });
+});
