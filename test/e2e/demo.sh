@@ -1,67 +1,91 @@
 #!/usr/bin/env bash
-# The main job, on a fresh machine, without touching its real network: a VM (a network
-# namespace standing in for a guest) boots cloud-init's EC2 datasource against mdserver on
-# 169.254.169.254 and gets its identity. Everything lives in namespaces removed at the end.
+# The main job on a fresh machine, as root, without touching its real network: a real Debian 12
+# cloud image boots under libvirt, created by vmctl on the proxy-ARP fabric, gets its identity
+# from mdserver, and vmctl ssh prints its hostname. Everything lives in network namespaces
+# (a router and a host with its own libvirtd) that are removed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-[ -f dist/mdserver/main.js ] || npm run build --silent
+[ -f dist/vmctl/main.js ] || npm run build --silent
+
 id="demo$$"
-srv="$id-host" vm="$id-web1" work=$(mktemp -d)
-pid=""
+rt="$id-rt" h1="$id-h1"
+work=$(mktemp -d) && chmod 0755 "$work"   # QEMU (libvirt-qemu) must reach the VM's disk
+vmctl() { node dist/vmctl/main.js --cluster "$work/cluster.yaml" --state-dir "$work/state" "$@"; }
+pids=()
 cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
-  ip netns del "$vm" 2>/dev/null || true
-  ip netns del "$srv" 2>/dev/null || true
+  set +e
+  vmctl delete demo1 >/dev/null 2>&1
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  ip netns del "$h1" 2>/dev/null
+  ip netns del "$rt" 2>/dev/null
   rm -rf "$work"
 }
 trap cleanup EXIT
+step() { printf '\n== %s\n' "$*"; }
 
-# The host: a bridge with the gateway and the metadata address; the VM on a veth.
-ip netns add "$srv"; ip netns add "$vm"
-ip -n "$srv" link set lo up
-ip -n "$srv" link add br0 type bridge
-ip -n "$srv" addr add 10.10.10.1/24 dev br0
-ip -n "$srv" addr add 169.254.169.254/32 dev br0
-ip -n "$srv" link set br0 up
-ip link add "v$id" netns "$srv" type veth peer eth0 netns "$vm"
-ip -n "$srv" link set "v$id" master br0 up
-ip -n "$vm" link set lo up
-ip -n "$vm" addr add 10.10.10.11/24 dev eth0
-ip -n "$vm" link set eth0 up
-ip -n "$vm" route add default via 10.10.10.1
+step "test image (Debian 12 + cloud-init, built once with mmdebstrap and cached)"
+image=$(bash test/helpers/build-test-image.sh | tail -1)
 
-ssh-keygen -q -t ed25519 -N "" -C demo@mdserver -f "$work/id"
-cat > "$work/instances.yaml" <<YAML
-instances:
-  - name: web1
-    ip: 10.10.10.11
-    uuid: 6d1f4e2a-9b3c-4d5e-8f70-1a2b3c4d5e6f
-    mac: "52:54:00:10:10:11"
-    ssh-keys: {demo: "$(cat "$work/id.pub")"}
+step "namespaces: router $rt and host $h1 on a LAN 198.18.0.0/24 (no way out)"
+ip netns add "$rt"; ip netns add "$h1"
+ip -n "$rt" link set lo up; ip -n "$h1" link set lo up
+ip link add eth0 netns "$rt" type veth peer eth0 netns "$h1"
+ip -n "$rt" addr add 198.18.0.1/24 dev eth0; ip -n "$rt" link set eth0 up
+ip -n "$h1" addr add 198.18.0.11/24 dev eth0; ip -n "$h1" link set eth0 up
+ip -n "$rt" link add up0 type bridge; ip -n "$rt" link set up0 up   # an uplink to nowhere
+
+step "libvirtd inside $h1 (private socket), virtlogd"
+mkdir -p "$work/libvirt/sock"
+printf 'unix_sock_dir = "%s"\nauth_unix_rw = "none"\nauth_unix_ro = "none"\n' "$work/libvirt/sock" > "$work/libvirt/libvirtd.conf"
+if [ -c /dev/kvm ] && [ "$(stat -c %a /dev/kvm)" = 600 ]; then chgrp kvm /dev/kvm; chmod 0660 /dev/kvm; fi
+if ! { [ -f /run/virtlogd.pid ] && kill -0 "$(cat /run/virtlogd.pid)" 2>/dev/null; }; then
+  virtlogd 2>"$work/virtlogd.log" & pids+=($!)
+fi
+ip netns exec "$h1" libvirtd --config "$work/libvirt/libvirtd.conf" 2>"$work/libvirtd.log" & pids+=($!)
+uri="qemu:///system?socket=$work/libvirt/sock/libvirt-sock"
+for _ in $(seq 100); do [ -S "$work/libvirt/sock/libvirt-sock" ] && break; sleep 0.1; done
+
+cat > "$work/cluster.yaml" <<YAML
+hosts:
+  - name: host1
+    address: 198.18.0.11
+    lan: eth0
+    target: netns:$h1
+    libvirt: $uri
+    state-dir: $work/host1
+    mdserver-state-dir: $work/mdserver
+router:
+  name: router
+  address: 198.18.0.1
+  lan: eth0
+  uplink: up0
+  target: netns:$rt
 YAML
-cat > "$work/mdserver.conf" <<CONF
-[mdserver]
-state-dir = $work/state
-password = demo-password
-libvirt = no
-instances-file = $work/instances.yaml
-userdata-dir = $work/userdata
-CONF
 
-ip netns exec "$srv" node dist/mdserver/main.js --config "$work/mdserver.conf" > "$work/mdserver.log" 2>&1 &
-pid=$!
-for _ in $(seq 50); do grep -q '"mdserver listening"' "$work/mdserver.log" && break; sleep 0.1; done
+step "vmctl net create net1 --subnet 10.10.10.0/24; host apply; router apply"
+vmctl net create net1 --subnet 10.10.10.0/24
+vmctl host apply >/dev/null
+vmctl router apply >/dev/null
 
-echo "== cloud-init (Debian's DataSourceEc2) in the VM namespace asks mdserver:"
-ip netns exec "$vm" /usr/bin/python3 test/helpers/ec2-client.py --max-wait 20 2>/dev/null > "$work/result.json"
-node -e '
-  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
-  if (!r.found) { console.log("cloud-init found NO datasource"); process.exit(1); }
-  console.log(`instance-id:    ${r.instance_id}`);
-  console.log(`local-hostname: ${r.local_hostname}`);
-  console.log(`ssh keys:       ${r.public_keys.length} (${r.public_keys.map((k) => k.split(" ").pop()).join(", ")})`);
-  console.log(`user-data:\n${r.userdata.replace(/^/gm, "  ")}`);
-' "$work/result.json"
-echo "== mdserver log (one JSON line per request):"
-grep '"request"' "$work/mdserver.log" | head -5
-echo "   ... $(grep -c '"request"' "$work/mdserver.log") requests in all"
+step "mdserver on 169.254.169.254 in $h1, following libvirt"
+printf '[mdserver]\nlibvirt-uri = %s\nstate-dir = %s\nuserdata-dir = %s\n' "$uri" "$work/mdserver" "$work/none" > "$work/mdserver.conf"
+ip netns exec "$h1" node dist/mdserver/main.js --config "$work/mdserver.conf" > "$work/mdserver.log" 2>&1 & pids+=($!)
+for _ in $(seq 100); do grep -q '"mdserver listening"' "$work/mdserver.log" && break; sleep 0.1; done
+
+step "vmctl image import debian12 ... --user debian"
+vmctl image import debian12 "$image/base.qcow2" --kernel "$image/vmlinuz" --initrd "$image/initrd.img" --user debian
+
+step "vmctl create demo1 --net net1 --image debian12 --ssh-key ... (TCG here: about a minute)"
+ssh-keygen -q -t ed25519 -N "" -C demo@vmctl -f "$work/id_ed25519"
+vmctl create demo1 --net net1 --image debian12 --cpus 2 --memory 1G --ssh-key "$work/id_ed25519.pub"
+vmctl list
+
+step "vmctl ssh demo1 -- hostname   (host key pinned from the guest's first boot)"
+vmctl ssh demo1 -i "$work/id_ed25519" -- hostname
+vmctl ssh demo1 -i "$work/id_ed25519" -- cloud-init status --long | head -3
+
+step "mdserver's requests from the guest (first five of $(grep -c '"instance":"demo1"' "$work/mdserver.log"))"
+grep '"instance":"demo1"' "$work/mdserver.log" | head -5
+
+step "vmctl delete demo1"
+vmctl delete demo1
