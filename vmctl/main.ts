@@ -1,16 +1,17 @@
 #!/usr/bin/env node
 import { readFileSync } from "node:fs";
 import type { Target } from "../lib/exec/command.js";
-import { ExecRunner, runInteractive } from "../lib/exec/runner.js";
+import { ExecRunner, type Runner, runInteractive, TracingRunner } from "../lib/exec/runner.js";
 import { run } from "./cli.js";
 
 // Composition root: the only place that reads argv/env and sets the exit code.
-const runners = new Map<string, ExecRunner>();
-function runnerFor(target: Target): ExecRunner {
+const runners = new Map<string, Runner>();
+function runnerFor(target: Target): Runner {
   const key = JSON.stringify(target);
   let r = runners.get(key);
   if (!r) {
     r = new ExecRunner(target);
+    if (process.env.VMCTL_TRACE) r = new TracingRunner(r, (l) => process.stderr.write(`${l}\n`));
     runners.set(key, r);
   }
   return r;

@@ -93,6 +93,36 @@ export class DryRunRunner implements Runner {
   }
 }
 
+/** VMCTL_TRACE=1: every command with its target and duration on stderr (where the time goes). */
+export class TracingRunner implements Runner {
+  constructor(
+    private readonly inner: Runner,
+    private readonly print: (line: string) => void,
+  ) {}
+
+  get target(): Target {
+    return this.inner.target;
+  }
+
+  run(command: Command): Promise<RunResult> {
+    return this.time(command, () => this.inner.run(command));
+  }
+
+  probe(command: Command): Promise<RunResult> {
+    return this.time(command, () => this.inner.probe(command));
+  }
+
+  private async time(command: Command, f: () => Promise<RunResult>): Promise<RunResult> {
+    const start = performance.now();
+    try {
+      return await f();
+    } finally {
+      const ms = (performance.now() - start).toFixed(1);
+      this.print(`trace: ${ms} ms [${formatTarget(this.target)}] ${formatCommand(command)}`);
+    }
+  }
+}
+
 /** For unit tests of planners: records commands and answers from a script. */
 export class RecordingRunner implements Runner {
   readonly commands: Command[] = [];

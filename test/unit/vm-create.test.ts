@@ -91,25 +91,33 @@ const create = (t: ReturnType<typeof setup>, ...extra: string[]) =>
   );
 
 describe("vmctl create", () => {
-  it("makes disk, tap, filters, port, DHCP reservation and domain, in that order, then starts it", async () => {
+  it("puts filters and the host route in place before the port is up, and starts last", async () => {
     const t = setup();
     await withNetwork(t);
     expect(await create(t)).toBe(0);
-    const steps = t.log.map((l) =>
-      l.replace(/vm[0-9a-f]{10}/g, "TAP").replace(/52:54:00(:[0-9a-f]{2}){3}/g, "MAC"),
+    const at = (re: RegExp) => {
+      const i = t.log.findIndex((l) => re.test(l));
+      expect(i, String(re)).toBeGreaterThanOrEqual(0);
+      return i;
+    };
+    const disk = at(/qemu-img create .* -b \/img\/deb.qcow2 \/srv\/h1\/disks\/web1.qcow2$/);
+    const tap = at(/ip tuntap add dev vm[0-9a-f]{10} mode tap/);
+    const filters = at(/ebtables-restore --noflush <<\*filter/);
+    const port = at(/netns:h1: ip -batch - <<route replace 10.10.10.3 dev br-net1 table 101/);
+    const router = at(/netns:rt: ip route replace 10.10.10.3 via 198.18.0.11/);
+    const dhcp = at(
+      /dd status=none of=\/srv\/h1\/dhcp\/net1.hosts.tmp <<52:54:00(:[0-9a-f]{2}){3},10.10.10.3,web1/,
     );
-    const first = (re: RegExp) => steps.findIndex((s) => re.test(s));
-    const order = [
-      /qemu-img create .* -b \/img\/deb.qcow2 \/srv\/h1\/disks\/web1.qcow2$/,
-      /ip tuntap add dev TAP mode tap/,
-      /ebtables -A vmctl-TAP '!' -s MAC -j DROP/,
-      /netns:rt: ip route replace 10.10.10.3 via 198.18.0.11/,
-      /dnsmasq --conf-file=\/srv\/h1\/dhcp\/net1.conf/,
-      /virsh -c qemu:\/\/\/system -q define /,
-      /virsh -c qemu:\/\/\/system -q start web1/,
-    ].map(first);
-    expect(order.every((i) => i >= 0)).toBe(true);
-    expect([...order].sort((a, b) => a - b)).toEqual(order);
+    const define = at(/virsh -c qemu:\/\/\/system -q define /);
+    const start = at(/virsh -c qemu:\/\/\/system -q start web1/);
+    expect(tap).toBeLessThan(filters);
+    expect(filters).toBeLessThan(port);
+    // In the host's batch the /32 comes before the port is up (fabric.md pitfall 3).
+    const batch = t.log[port] ?? "";
+    expect(batch.indexOf("route replace")).toBeLessThan(batch.indexOf(" up"));
+    expect(Math.max(disk, port, router)).toBeLessThan(define);
+    expect(Math.max(dhcp, define)).toBeLessThan(start);
+    expect(start).toBe(t.log.length - 1);
     expect(t.ports()).toEqual([
       expect.objectContaining({ network: "net1", host: "host1", ip: "10.10.10.3" }),
     ]);
@@ -119,7 +127,7 @@ describe("vmctl create", () => {
   it.each([
     ["the disk", (c: Command) => c.file === "qemu-img"],
     ["the tap", (c: Command) => c.file === "ip" && c.args[0] === "tuntap"],
-    ["the filters", (c: Command) => c.file === "ebtables" && c.args[0] === "-N"],
+    ["the filters", (c: Command) => c.file === "ebtables-restore"],
     ["the router route", (c: Command) => c.file === "ip" && c.args.includes("via")],
     ["the DHCP server", (c: Command) => c.file === "dnsmasq"],
     ["the define", (c: Command) => c.file === "virsh" && c.args.includes("define")],
@@ -142,7 +150,7 @@ describe("vmctl create", () => {
     const pairs: [RegExp, RegExp][] = [
       [/qemu-img create/, /rm -f -- \/srv\/h1\/disks\/web1.qcow2/],
       [/ip tuntap add/, /ip link del dev vm/],
-      [/ebtables -N/, /ebtables -X vmctl-vm/],
+      [/ebtables-restore/, /ebtables -X vmctl-vm/],
       [/netns:rt: ip route replace 10.10.10.3/, /netns:rt: ip route del 10.10.10.3/],
       [
         /netns:h1: ip -batch - <<route replace 10.10.10.3/,

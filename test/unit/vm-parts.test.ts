@@ -3,7 +3,7 @@ import type { HostSpec } from "../../lib/net/cluster.js";
 import { EMPTY_STORE } from "../../lib/net/model.js";
 import { defineNetwork } from "../../lib/net/network.js";
 import { checkRequestedIp, freeAddresses, parseSize } from "../../vmctl/vm/allocate.js";
-import { antiSpoofRules } from "../../vmctl/vm/anti-spoof.js";
+import { antiSpoofRestore, antiSpoofRules } from "../../vmctl/vm/anti-spoof.js";
 import { dnsmasqConf, hostsFile, parseHostsFile, parseLeases } from "../../vmctl/vm/dhcp.js";
 import { macFor, parseDomainList, tapName } from "../../vmctl/vm/vms.js";
 
@@ -100,5 +100,8 @@ describe("anti-spoofing", () => {
       "-A FORWARD -i vmabc -j vmctl-vmabc",
       "-A INPUT -i vmabc -j vmctl-vmabc",
     ]);
+    expect(
+      antiSpoofRestore("vmabc", "52:54:00:00:00:01", "10.10.10.3").split("\n").slice(0, 3),
+    ).toEqual(["*filter", ":vmctl-vmabc RETURN", "-A vmctl-vmabc ! -s 52:54:00:00:00:01 -j DROP"]);
   });
 });

@@ -37,14 +37,24 @@ export function antiSpoofRules(tap: string, mac: string, ip: string): string[][]
   ];
 }
 
+/** The rules as one `ebtables-restore --noflush` input: one process instead of one per rule. */
+export function antiSpoofRestore(tap: string, mac: string, ip: string): string {
+  const lines = antiSpoofRules(tap, mac, ip).map((args) =>
+    args[0] === "-N" ? `:${args[1]} RETURN` : args.join(" "),
+  );
+  return `*filter\n${lines.join("\n")}\n`;
+}
+
 export async function addAntiSpoof(
   runner: Runner,
   tap: string,
   mac: string,
   ip: string,
 ): Promise<void> {
-  await removeAntiSpoof(runner, tap); // ebtables has no -C: start from nothing
-  for (const args of antiSpoofRules(tap, mac, ip)) await runner.run(cmd("ebtables", args, true));
+  // ebtables has no -C: a chain left by an earlier failure is removed, then all is added at once.
+  const left = await runner.probe(cmd("ebtables", ["-L", chainName(tap)]));
+  if (left.exitCode === 0) await removeAntiSpoof(runner, tap);
+  await runner.run(cmd("ebtables-restore", ["--noflush"], true, antiSpoofRestore(tap, mac, ip)));
 }
 
 /** Removes the jumps and the chain; missing pieces are fine (idempotent delete). */

@@ -76,11 +76,13 @@ export async function createVm(req: CreateRequest, ctx: VmContext): Promise<Crea
     : (fabric.cluster.hosts[0] as HostSpec);
   const net = findNetwork(fabric.store.read(), req.network);
   if (req.ip) checkRequestedIp(net, req.ip);
-  const existing = await listVms(fabric.cluster, ctx.virsh, ctx.progress);
+  const [existing, clash] = await Promise.all([
+    listVms(fabric.cluster, ctx.virsh, ctx.progress),
+    ctx.virsh.probe(virsh(host, ["domstate", req.name])),
+  ]);
   if (existing.some((v) => v.instance.name === req.name)) {
     throw new AppError("EXISTS", `a VM named ${req.name} exists (vmctl delete ${req.name} first)`);
   }
-  const clash = await ctx.virsh.probe(virsh(host, ["domstate", req.name]));
   if (clash.exitCode === 0)
     throw new AppError("EXISTS", `libvirt on ${host.name} already has a domain named ${req.name}`);
   const usedMacs = new Set(existing.flatMap((v) => v.instance.macs));
@@ -93,38 +95,21 @@ export async function createVm(req: CreateRequest, ctx: VmContext): Promise<Crea
   const tap = tapName(uuid);
   const paths = vmPaths(host, req.name);
   try {
-    // 1. The disk: a qcow2 overlay on the read-only base, grown if asked.
-    await run.run(
-      cmd(
-        "mkdir",
-        ["-p", "-m", "0755", "--", `${host.stateDir}/disks`, `${host.stateDir}/console`],
-        true,
-      ),
-    );
-    const size = req.diskBytes ? [String(req.diskBytes)] : [];
-    await run.run(
-      cmd(
-        "qemu-img",
-        ["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", req.image.file, paths.disk, ...size],
-        true,
-      ),
-    );
-    rollback.push("disk", () => removeHostFile(run, paths.disk));
-    ctx.progress(`${req.name}: disk ${paths.disk} on ${req.image.name}`);
-
-    // 2. The address and the port: tap, anti-spoofing, routes (host /32 before the port is up).
-    const ip = await plugIn(req, ctx, { host, net, tap, mac, run, rollback });
+    // Steps that do not depend on each other run side by side (each registers its own undo);
+    // `settled` waits for all of them before a failure starts the rollback.
+    // 1. The disk (a qcow2 overlay on the read-only base, grown if asked), the virt type, and
+    //    the address and port: tap, anti-spoofing, routes (host /32 before the port is up).
+    const [, virtType, ip] = await settled([
+      makeDisk(run, host, req, paths.disk).then(() => {
+        rollback.push("disk", () => removeHostFile(run, paths.disk));
+        ctx.progress(`${req.name}: disk ${paths.disk} on ${req.image.name}`);
+      }),
+      ctx.virtType(host),
+      plugIn(req, ctx, { host, net, tap, mac, run, rollback }),
+    ] as const);
     ctx.progress(`${req.name}: ${ip} on ${net.name} via ${tap} on ${host.name}`);
 
-    // 3. DHCP reservation for the MAC on this host's bridge.
-    // The undo goes first: the file is written before dnsmasq (re)starts, which may fail.
-    rollback.push("DHCP reservation", async () => {
-      await setReservation(run, host, net, { removeMac: mac });
-      await stopDnsmasqIfIdle(run, host, net);
-    });
-    await setReservation(run, host, net, { add: { mac, ip, name: req.name } });
-
-    // 4. The domain, with the instance record mdserver serves.
+    // 2. The domain with the instance record mdserver serves, and the DHCP reservation.
     const xml = domainXml({
       name: req.name,
       uuid,
@@ -145,7 +130,7 @@ export async function createVm(req: CreateRequest, ctx: VmContext): Promise<Crea
       mac,
       consoleLog: paths.consoleLog,
       identity: req.identity,
-      virtType: await ctx.virtType(host),
+      virtType,
       metadata: {
         hostname: req.name,
         network: net.name,
@@ -159,13 +144,22 @@ export async function createVm(req: CreateRequest, ctx: VmContext): Promise<Crea
         ...(req.loginUser ? { loginUser: req.loginUser } : {}),
       },
     });
-    await defineDomain(ctx.virsh, host, xml);
-    rollback.push("domain", async () => {
-      await ctx.virsh.probe(virsh(host, ["destroy", req.name], true));
-      await ctx.virsh.run(virsh(host, ["undefine", req.name], true));
+    // The DHCP undo goes first: the file is written before dnsmasq (re)starts, which may fail.
+    rollback.push("DHCP reservation", async () => {
+      await setReservation(run, host, net, { removeMac: mac });
+      await stopDnsmasqIfIdle(run, host, net);
     });
+    await settled([
+      setReservation(run, host, net, { add: { mac, ip, name: req.name } }),
+      defineDomain(ctx.virsh, host, xml).then(() =>
+        rollback.push("domain", async () => {
+          await ctx.virsh.probe(virsh(host, ["destroy", req.name], true));
+          await ctx.virsh.run(virsh(host, ["undefine", req.name], true));
+        }),
+      ),
+    ]);
 
-    // 5. Start.
+    // 3. Start.
     await ctx.virsh.run(virsh(host, ["start", req.name], true));
     return {
       name: req.name,
@@ -183,6 +177,26 @@ export async function createVm(req: CreateRequest, ctx: VmContext): Promise<Crea
     await undoOrReport(rollback, err);
     throw err;
   }
+}
+
+async function makeDisk(run: Runner, host: HostSpec, req: CreateRequest, disk: string) {
+  const dirs = [`${host.stateDir}/disks`, `${host.stateDir}/console`];
+  await run.run(cmd("mkdir", ["-p", "-m", "0755", "--", ...dirs], true));
+  const size = req.diskBytes ? [String(req.diskBytes)] : [];
+  const args = ["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", req.image.file, disk, ...size];
+  await run.run(cmd("qemu-img", args, true));
+}
+
+/** Like Promise.all, but waits for every step to finish before reporting the first failure. */
+async function settled<T extends readonly unknown[]>(
+  steps: T,
+): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  const results = await Promise.allSettled(steps);
+  const failed = results.find((r) => r.status === "rejected");
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+  return results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as {
+    -readonly [K in keyof T]: Awaited<T[K]>;
+  };
 }
 
 async function plugIn(

@@ -9,9 +9,13 @@ export async function readHostFile(runner: Runner, path: string): Promise<string
 }
 
 export async function writeHostFile(runner: Runner, path: string, text: string): Promise<void> {
-  await runner.run(cmd("mkdir", ["-p", "--", dirname(path)], true));
   // Written beside the target and renamed over it: readers never see half a file.
-  await runner.run(cmd("dd", ["status=none", `of=${path}.tmp`], true, text));
+  const write = cmd("dd", ["status=none", `of=${path}.tmp`], true, text);
+  if ((await runner.probe(write)).exitCode !== 0) {
+    // Usually the directory is there: make it only when the write says it is missing.
+    await runner.run(cmd("mkdir", ["-p", "--", dirname(path)], true));
+    await runner.run(write);
+  }
   await runner.run(cmd("mv", ["-f", "--", `${path}.tmp`, path], true));
 }
 
