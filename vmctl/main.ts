@@ -25,6 +25,6 @@ const code = await run(process.argv.slice(2), {
   readFile: (path) => readFileSync(path, "utf8"),
   runnerFor,
   interactive: runInteractive,
-  isTty: process.stderr.isTTY === true,
+  isTty: process.stderr.isTTY === true && process.stdout.isTTY === true,
 });
 process.exitCode = code;

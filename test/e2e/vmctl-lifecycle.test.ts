@@ -182,10 +182,31 @@ describe("vmctl on real libvirt", () => {
     expect(known).toMatch(/^10\.10\.10\.3 ssh-ed25519 \S+\n$/);
   }, 120_000);
 
-  it("sets the password from --password-file", async () => {
+  it("lets the login user in with the password from --password-file", async () => {
     const hash = (await sshIn("web1", "sudo -n getent shadow debian")).stdout.split(":")[1] ?? "";
     const salt = hash.split("$")[2] ?? "";
     expect(run("openssl", ["passwd", "-6", "-salt", salt, password]).trim()).toBe(hash);
+    // A real password login over ssh (no key offered), against the pinned host key.
+    const login = (pw: string) =>
+      inNsAsync(H1, "sshpass", [
+        "-p",
+        pw,
+        "ssh",
+        "-o",
+        "PubkeyAuthentication=no",
+        "-o",
+        "PreferredAuthentications=password",
+        "-o",
+        `UserKnownHostsFile=${join(lab.dir, "host1/known_hosts/web1")}`,
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        "NumberOfPasswordPrompts=1",
+        "debian@10.10.10.3",
+        "hostname",
+      ]);
+    expect((await login(password)).trim()).toBe("web1");
+    await expect(login(`${password}x`)).rejects.toThrow();
   }, 60_000);
 
   it("lists the VM", async () => {

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { AppError } from "../../lib/errors.js";
+import { type Command as Cmd, LOCAL } from "../../lib/exec/command.js";
 import type { CliDeps, GlobalOptions } from "../net/context.js";
 import { imageStore, vmContext } from "../vm/vm-context.js";
 import { listVms } from "../vm/vms.js";
@@ -28,7 +29,12 @@ export function registerImage(program: Command, deps: CliDeps, globals: () => Gl
     )
     .action(async (name: string, file: string, o: ImportOptions) => {
       const g = globals();
-      const img = await imageStore(deps, g).import(name, file, o, deps.isTty === true);
+      // Progress bar only on a terminal (style rule 11).
+      const visible =
+        deps.isTty && deps.interactive
+          ? (c: Cmd) => (deps.interactive as NonNullable<CliDeps["interactive"]>)(LOCAL, c)
+          : undefined;
+      const img = await imageStore(deps, g).import(name, file, o, visible);
       if (g.json) deps.stdout(JSON.stringify(img));
       else
         deps.stdout(

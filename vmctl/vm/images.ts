@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { AppError } from "../../lib/errors.js";
-import { cmd } from "../../lib/exec/command.js";
+import { type Command, cmd } from "../../lib/exec/command.js";
 import type { Runner } from "../../lib/exec/runner.js";
 
 /** A read-only base image in vmctl's cache, with optional direct-kernel-boot files. */
@@ -79,7 +79,8 @@ export class ImageStore {
     name: string,
     file: string,
     boot: { kernel?: string; initrd?: string; cmdline?: string; user?: string },
-    progress: boolean,
+    /** On a terminal: runs qemu-img with its progress bar on the terminal. */
+    visible?: (command: Command) => Promise<number>,
   ): Promise<Image> {
     if (!NAME.test(name))
       throw new AppError("INVALID", `image name "${name}": use letters, digits, _.- (max 63)`);
@@ -101,7 +102,7 @@ export class ImageStore {
     try {
       const args = [
         "convert",
-        ...(progress ? ["-p"] : []),
+        ...(visible ? ["-p"] : []),
         "-f",
         format,
         "-O",
@@ -111,7 +112,11 @@ export class ImageStore {
         base,
       ];
       made.push(base);
-      await this.runner.run(cmd("qemu-img", args, true));
+      const convert = cmd("qemu-img", args, true);
+      if (!visible) await this.runner.run(convert);
+      else if ((await visible(convert)) !== 0) {
+        throw new AppError("IMPORT", `qemu-img convert of ${file} failed (see its message above)`);
+      }
       const image: Image = {
         name,
         file: base,
