@@ -290,6 +290,25 @@ describe("vmctl on real libvirt", () => {
     ).toEqual([]);
   }, 60_000);
 
+  it("stops a guest and starts it again, re-plugging a port the host lost", async () => {
+    await ok(["stop", "--force", "web2"]);
+    const web2 = JSON.parse((await ok(["list", "--json"])).stdout).find(
+      (v: { name: string }) => v.name === "web2",
+    );
+    expect(web2.state).toBe("shut off");
+    // What a host reboot does to a tap.
+    inNs(H1, "ip", ["link", "del", "dev", tapName(web2.uuid)]);
+    const r = await ok(["start", "web2"]);
+    expect(r.stderr).toContain(`web2: port ${tapName(web2.uuid)} re-plugged into net1`);
+    const deadline = Date.now() + within(120_000);
+    for (;;) {
+      const ping = await vmctl(lab, ["ssh", "web2", "-i", key, "--", "ping -c 1 -W 2 10.10.10.3"]);
+      if (ping.code === 0) break;
+      if (Date.now() > deadline) throw new Error(`web2 not back after start: ${ping.stderr}`);
+      await new Promise((res) => setTimeout(res, 2000));
+    }
+  }, 180_000);
+
   it("deletes both guests and leaves nothing behind", async () => {
     await ok(["port", "detach", "net1", "--ip", "10.10.10.50"]);
     const r = await ok(["delete", "web1", "web2"]);

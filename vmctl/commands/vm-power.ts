@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import type { CliDeps, GlobalOptions } from "../net/context.js";
 import { deleteVm } from "../vm/delete.js";
+import { startVm } from "../vm/start.js";
 import { vmContext } from "../vm/vm-context.js";
 import { findVm, listVms, virsh } from "../vm/vms.js";
 
@@ -25,7 +26,15 @@ export function registerVmPower(
         await ctx.virsh.run(virsh(vm.host, args(name, o.force === true), true));
         deps.stdout(`${name}: ${verb}`);
       });
-  simple("start", "start a stopped VM", (n) => ["start", n]);
+  program
+    .command("start")
+    .description("start a stopped VM (re-plugging its port if the host lost it)")
+    .argument("<name>")
+    .action(async (name: string) => {
+      const ctx = vmContext(deps, globals());
+      await startVm(await findVm(ctx.fabric.cluster, ctx.virsh, name), ctx);
+      deps.stdout(`${name}: start`);
+    });
   simple("stop", "shut a VM down (--force: power off)", (n, force) =>
     force ? ["destroy", n] : ["shutdown", n],
   );

@@ -1,0 +1,35 @@
+import { AppError } from "../../lib/errors.js";
+import { cmd } from "../../lib/exec/command.js";
+import { findNetwork } from "../../lib/net/network.js";
+import { attachPort, detachPort } from "../../lib/net/port.js";
+import { addAntiSpoof } from "./anti-spoof.js";
+import type { VmContext } from "./create.js";
+import { tapName, type Vm, virsh } from "./vms.js";
+
+/**
+ * Starts a VM, first re-plugging its port if the tap is gone (taps do not survive a host
+ * reboot): tap, anti-spoofing, then the port through the fabric API as create does it.
+ */
+export async function startVm(vm: Vm, ctx: VmContext): Promise<void> {
+  const { host, instance: inst } = vm;
+  const run = ctx.fabric.runnerFor(host.target);
+  const tap = tapName(inst.uuid);
+  const present = await run.probe(cmd("ip", ["link", "show", "dev", tap]));
+  if (present.exitCode !== 0) {
+    const ip = inst.addresses[0];
+    const mac = inst.macs[0];
+    if (!ip || !mac || !inst.network) {
+      throw new AppError("INVALID", `${inst.name}: its record has no address, MAC or network`);
+    }
+    const net = findNetwork(ctx.fabric.store.read(), inst.network);
+    const recorded = ctx.fabric.store
+      .read()
+      .ports.some((p) => p.ip === ip && p.network === net.name);
+    if (recorded) await detachPort(ctx.fabric, { network: net.name, ip });
+    await run.run(cmd("ip", ["tuntap", "add", "dev", tap, "mode", "tap"], true));
+    await addAntiSpoof(run, tap, mac, ip);
+    await attachPort(ctx.fabric, { network: net.name, host: host.name, ip, dev: tap });
+    ctx.progress(`${inst.name}: port ${tap} re-plugged into ${net.name}`);
+  }
+  await ctx.virsh.run(virsh(host, ["start", inst.name], true));
+}
