@@ -10,7 +10,7 @@ import { TestLibvirtd } from "../helpers/libvirtd.js";
 import { inNs, inNsAsync, run } from "../helpers/md-netns.js";
 import { MdserverProcess } from "../helpers/mdserver-process.js";
 import { FabricLab, vmctl } from "../helpers/netns-fabric.js";
-import { budget } from "../helpers/wait.js";
+import { budget, tail } from "../helpers/wait.js";
 
 /**
  * The product's main job, through the vmctl CLI only: on a namespace topology (LAN, router,
@@ -300,14 +300,17 @@ describe("vmctl on real libvirt", () => {
     inNs(H1, "ip", ["link", "del", "dev", tapName(web2.uuid)]);
     const r = await ok(["start", "web2"]);
     expect(r.stderr).toContain(`web2: port ${tapName(web2.uuid)} re-plugged into net1`);
-    const deadline = Date.now() + within(120_000);
+    const deadline = Date.now() + within(240_000);
     for (;;) {
       const ping = await vmctl(lab, ["ssh", "web2", "-i", key, "--", "ping -c 1 -W 2 10.10.10.3"]);
       if (ping.code === 0) break;
-      if (Date.now() > deadline) throw new Error(`web2 not back after start: ${ping.stderr}`);
+      if (Date.now() > deadline) {
+        const log = join(lab.dir, "host1/console/web2.log");
+        throw new Error(`web2 not back after start: ${ping.stderr}\nconsole log ${log}:\n${tail(log, 25)}`);
+      }
       await new Promise((res) => setTimeout(res, 2000));
     }
-  }, 180_000);
+  }, 300_000);
 
   it("deletes both guests and leaves nothing behind", async () => {
     await ok(["port", "detach", "net1", "--ip", "10.10.10.50"]);
