@@ -123,6 +123,7 @@ beforeAll(async () => {
       `libvirt-uri = ${libvirtd.uri}`,
       `password = ${randomBytes(9).toString("base64")}`,
       `userdata-dir = ${tmp}/no-userdata`,
+      `state-dir = ${tmp}/mdserver-state`,
       "",
     ].join("\n"),
   );
