@@ -22,16 +22,21 @@ export class CommandError extends AppError {
   readonly exitCode: number | undefined;
   readonly stderr: string;
   constructor(command: string, exitCode: number | undefined, stderr: string) {
-    const firstLine = stderr.trim().split("\n").pop() ?? "";
+    const last = lastLine(stderr);
     super(
       "COMMAND",
-      `${command} failed${exitCode === undefined ? "" : ` (exit ${exitCode})`}${firstLine ? `: ${firstLine}` : ""}`,
+      `${command} failed${exitCode === undefined ? "" : ` (exit ${exitCode})`}${last ? `: ${last}` : ""}`,
       stderr,
     );
     this.command = command;
     this.exitCode = exitCode;
     this.stderr = stderr;
   }
+}
+
+/** A tool's last stderr line is usually the one that says what went wrong. */
+export function lastLine(text: string): string {
+  return text.trim().split("\n").pop() ?? "";
 }
 
 export function errorMessage(err: unknown): string {

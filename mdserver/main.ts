@@ -51,6 +51,7 @@ async function main(argv: string[]): Promise<number> {
   let context: ServeContext = loaded.context;
   const inventory = new Inventory();
   inventory.replaceAll("file", loaded.fileInstances);
+  inventory.warnConflicts(log);
 
   const app = createApp({
     inventory,
@@ -93,6 +94,7 @@ async function main(argv: string[]): Promise<number> {
         }
         context = next.context;
         inventory.replaceAll("file", next.fileInstances);
+        inventory.warnConflicts(log);
         log.log("info", "configuration reloaded", { instances: inventory.size });
       },
       (err) =>

@@ -1,3 +1,4 @@
+import type { Logger } from "../log.js";
 import type { Instance } from "./instance.js";
 
 export type SourceName = Instance["source"];
@@ -21,6 +22,16 @@ export class Inventory {
   }
 
   /** Addresses that two or more instances claim (each is served to nobody). */
+  warnConflicts(log: Logger): void {
+    for (const address of this.conflicts()) {
+      const names = (this.byAddress.get(address) ?? []).map((i) => `${i.source}:${i.name}`);
+      log.log("warn", "address claimed by more than one instance; serving neither", {
+        address,
+        instances: names,
+      });
+    }
+  }
+
   conflicts(): string[] {
     return [...this.byAddress].filter(([, list]) => list.length > 1).map(([a]) => a);
   }
@@ -29,14 +40,6 @@ export class Inventory {
     let n = 0;
     for (const m of this.entries.values()) n += m.size;
     return n;
-  }
-
-  all(): Instance[] {
-    return [...this.entries.values()].flatMap((m) => [...m.values()]);
-  }
-
-  get(source: SourceName, name: string): Instance | undefined {
-    return this.entries.get(source)?.get(name);
   }
 
   replaceAll(source: SourceName, instances: Instance[]): void {

@@ -79,6 +79,7 @@ export class LibvirtSource {
       instances.push(...(await this.load(uuids.slice(i, i + BATCH))));
     }
     this.deps.inventory.replaceAll("libvirt", instances);
+    this.deps.inventory.warnConflicts(this.deps.log);
   }
 
   /** One virsh process for a batch of domains (`dumpxml A; dumpxml B`); one by one on error. */
@@ -98,8 +99,10 @@ export class LibvirtSource {
   private async refresh(name: string): Promise<void> {
     const r = await this.deps.runner.probe(this.virsh(["dumpxml", "--", name]));
     const inst = r.exitCode === 0 ? parseDomains(r.stdout)[0] : undefined;
-    if (inst) this.deps.inventory.upsert(inst);
-    else this.deps.inventory.remove("libvirt", name);
+    if (inst) {
+      this.deps.inventory.upsert(inst);
+      this.deps.inventory.warnConflicts(this.deps.log);
+    } else this.deps.inventory.remove("libvirt", name);
   }
 
   private followEvents(): void {

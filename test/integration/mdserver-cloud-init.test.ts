@@ -173,7 +173,7 @@ describe("mdserver with Debian's cloud-init EC2 datasource as the client", () =>
     expect(warnings).toHaveLength(1);
   });
 
-  it("never logs the password or a token", () => {
+  it("never logs the password or its hash", () => {
     const all = JSON.stringify(server.lines);
     expect(all).not.toContain("correct horse");
     expect(all).not.toContain("$6$");

@@ -17,6 +17,7 @@ import { EMPTY_STORE } from "../../lib/net/model.js";
 import { defineNetwork } from "../../lib/net/network.js";
 import type { Step } from "../../lib/net/plan-items.js";
 import { planRouter, type RouterDesired } from "../../lib/net/router-plan.js";
+import { testHost } from "../helpers/hosts.js";
 
 const fixture = (f: string) =>
   readFileSync(new URL(`../fixtures/fabric/${f}`, import.meta.url), "utf8");
@@ -44,15 +45,7 @@ const EMPTY: MachineState = {
 
 const store = structuredClone(EMPTY_STORE);
 const net1 = defineNetwork(store, { name: "net1", subnet: "10.10.10.0/24" });
-const host: HostSpec = {
-  name: "host1",
-  address: "198.18.0.11",
-  lan: "eth0",
-  target: { kind: "local" },
-  libvirt: "qemu:///system",
-  stateDir: "/var/lib/vmctl",
-  mdserverStateDir: "/var/lib/mdserver",
-};
+const host: HostSpec = testHost();
 const router: RouterSpec = {
   name: "router",
   address: "198.18.0.1",

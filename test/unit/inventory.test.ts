@@ -96,6 +96,16 @@ describe("Inventory", () => {
     inv.upsert({ ...instance({ name: "other" }), source: "libvirt" });
     expect(inv.lookup("10.0.0.5")).toBeUndefined();
     expect(inv.conflicts()).toEqual(["10.0.0.5"]);
+    const warned: unknown[] = [];
+    inv.warnConflicts({ log: (level, msg, fields) => warned.push({ level, msg, ...fields }) });
+    expect(warned).toEqual([
+      {
+        level: "warn",
+        msg: "address claimed by more than one instance; serving neither",
+        address: "10.0.0.5",
+        instances: ["file:web1", "libvirt:other"],
+      },
+    ]);
     inv.replaceAll("libvirt", []);
     expect(inv.lookup("10.0.0.5")?.name).toBe("web1");
   });

@@ -6,19 +6,12 @@ import { checkRequestedIp, freeAddresses, parseSize } from "../../vmctl/vm/alloc
 import { antiSpoofRestore, antiSpoofRules } from "../../vmctl/vm/anti-spoof.js";
 import { dnsmasqConf, hostsFile, parseHostsFile, parseLeases } from "../../vmctl/vm/dhcp.js";
 import { macFor, parseDomainList, tapName } from "../../vmctl/vm/vms.js";
+import { testHost } from "../helpers/hosts.js";
 
 const store = structuredClone(EMPTY_STORE);
 const net = defineNetwork(store, { name: "net1", subnet: "10.10.10.0/29" });
 store.networks.push(net);
-const host: HostSpec = {
-  name: "host1",
-  address: "198.18.0.11",
-  lan: "eth0",
-  target: { kind: "local" },
-  libvirt: "qemu:///system",
-  stateDir: "/var/lib/vmctl",
-  mdserverStateDir: "/var/lib/mdserver",
-};
+const host: HostSpec = testHost();
 
 describe("address allocation", () => {
   it("offers free addresses lowest first, never the gateway, bridge or a port's", () => {

@@ -5,16 +5,13 @@ import type { HostSpec } from "../../lib/net/cluster.js";
 import { EMPTY_STORE } from "../../lib/net/model.js";
 import { defineNetwork } from "../../lib/net/network.js";
 import { waitUntilReady } from "../../vmctl/vm/wait.js";
+import { testHost } from "../helpers/hosts.js";
 
-const host: HostSpec = {
-  name: "host1",
-  address: "198.18.0.11",
-  lan: "eth0",
+const host: HostSpec = testHost({
   target: { kind: "netns", name: "h1" },
-  libvirt: "qemu:///system",
   stateDir: "/srv/h1",
   mdserverStateDir: "/srv/md",
-};
+});
 const net = defineNetwork(structuredClone(EMPTY_STORE), { name: "net1", subnet: "10.10.10.0/24" });
 const target = {
   name: "web1",

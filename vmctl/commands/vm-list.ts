@@ -1,5 +1,4 @@
 import type { Command } from "commander";
-import { LOCAL } from "../../lib/exec/command.js";
 import type { CliDeps, GlobalOptions } from "../net/context.js";
 import { vmContext } from "../vm/vm-context.js";
 import { findVm, listVms, type Vm, vmPaths } from "../vm/vms.js";
@@ -69,7 +68,7 @@ export function registerVmList(
     .argument("<name>")
     .action(async (name: string) => {
       const ctx = vmContext(deps, globals());
-      const vm = await findVm(ctx.fabric.cluster, ctx.fabric.runnerFor(LOCAL), name);
+      const vm = await findVm(ctx.fabric.cluster, ctx.virsh, name);
       deps.stdout(vm.instance.addresses[0] ?? "");
     });
 }

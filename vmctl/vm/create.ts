@@ -51,8 +51,6 @@ export interface Created {
   net: Network;
   ip: string;
   mac: string;
-  tap: string;
-  disk: string;
   consoleLog: string;
   rollback: Rollback;
 }
@@ -168,8 +166,6 @@ export async function createVm(req: CreateRequest, ctx: VmContext): Promise<Crea
       net,
       ip,
       mac,
-      tap,
-      disk: paths.disk,
       consoleLog: paths.consoleLog,
       rollback,
     };

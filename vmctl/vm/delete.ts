@@ -1,5 +1,4 @@
 import { cmd } from "../../lib/exec/command.js";
-import { findNetwork } from "../../lib/net/network.js";
 import { detachPort } from "../../lib/net/port.js";
 import { removeAntiSpoof } from "./anti-spoof.js";
 import type { VmContext } from "./create.js";
@@ -30,7 +29,7 @@ export async function deleteVm(vm: Vm, keepDisk: boolean, ctx: VmContext): Promi
   const mac = inst.macs[0];
   const net = inst.network ? data.networks.find((n) => n.name === inst.network) : undefined;
   if (net && mac) {
-    await setReservation(run, host, findNetwork(data, net.name), { removeMac: mac });
+    await setReservation(run, host, net, { removeMac: mac });
     await stopDnsmasqIfIdle(run, host, net);
   }
   const paths = vmPaths(host, inst.name);

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
-import { AppError } from "../../lib/errors.js";
+import { AppError, lastLine } from "../../lib/errors.js";
 import { type Command, cmd } from "../../lib/exec/command.js";
 import type { Runner } from "../../lib/exec/runner.js";
 
@@ -151,8 +151,4 @@ export class ImageStore {
     }
     return true;
   }
-}
-
-function lastLine(text: string): string {
-  return text.trim().split("\n").pop() ?? "";
 }

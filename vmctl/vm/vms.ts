@@ -1,4 +1,4 @@
-import { AppError } from "../../lib/errors.js";
+import { AppError, lastLine } from "../../lib/errors.js";
 import { cmd } from "../../lib/exec/command.js";
 import type { Runner } from "../../lib/exec/runner.js";
 import type { Instance } from "../../lib/inventory/instance.js";
@@ -84,8 +84,4 @@ export function tapName(uuid: string): string {
 export function macFor(uuid: string): string {
   const hex = uuid.replaceAll("-", "").slice(-6);
   return `52:54:00:${hex.slice(0, 2)}:${hex.slice(2, 4)}:${hex.slice(4, 6)}`;
-}
-
-function lastLine(text: string): string {
-  return text.trim().split("\n").pop() ?? "";
 }
