@@ -7,13 +7,13 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Target } from "../lib/exec/command.js";
 import { ExecRunner } from "../lib/exec/runner.js";
-import { parseCluster } from "../lib/net/cluster.js";
-import { converge } from "../lib/net/converge.js";
-import type { FabricContext } from "../lib/net/fabric.js";
-import { NetworkStore } from "../lib/net/network-store.js";
-import { attachPort } from "../lib/net/port.js";
 import { inNs, ip, run } from "../test/helpers/md-netns.js";
 import { FabricLab } from "../test/helpers/netns-fabric.js";
+import { parseCluster } from "../vmctl/net/cluster.js";
+import { converge } from "../vmctl/net/converge.js";
+import type { FabricContext } from "../vmctl/net/fabric.js";
+import { NetworkStore } from "../vmctl/net/network-store.js";
+import { attachPort } from "../vmctl/net/port.js";
 
 // The CLI as installed by `npm run build`, relative to the repository root (run from there).
 const MAIN = resolve("dist", "vmctl", "main.js");

@@ -1,10 +1,10 @@
 import type { IncomingMessage } from "node:http";
 import { type Context, Hono } from "hono";
-import type { Instance } from "../lib/inventory/instance.js";
-import type { Inventory } from "../lib/inventory/inventory.js";
-import type { Logger } from "../lib/log.js";
+import type { Instance } from "../lib/instance.js";
+import type { BootRecordStore } from "./boot-record-store.js";
 import type { ServeContext } from "./context.js";
-import type { InstanceStateStore } from "./instance-state.js";
+import type { Inventory } from "./inventory/inventory.js";
+import type { Logger } from "./log.js";
 import { parseTtl, type TokenIssuer } from "./tokens.js";
 import { listingOf, resolve } from "./tree.js";
 import { type ReadOptional, userDataFor } from "./user-data.js";
@@ -22,7 +22,7 @@ export interface AppDeps {
   /** The TCP peer address, already normalised (`::ffff:` removed). */
   clientAddress: (c: Context) => string;
   /** Boot progress for vmctl: first request, phone_home. */
-  state: InstanceStateStore;
+  state: BootRecordStore;
 }
 
 type Env = { Variables: { instance: Instance | undefined } };

@@ -1,6 +1,6 @@
-import type { MdserverConfig } from "../lib/config/mdserver-config.js";
 import { isCryptHash, sha512Crypt } from "../lib/crypt/sha512-crypt.js";
-import type { Instance } from "../lib/inventory/instance.js";
+import type { Instance } from "../lib/instance.js";
+import type { MdserverConfig } from "./config/mdserver-config.js";
 import { buildTree } from "./ec2-tree.js";
 import type { Dir } from "./tree.js";
 

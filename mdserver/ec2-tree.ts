@@ -1,5 +1,5 @@
-import type { MdserverConfig } from "../lib/config/mdserver-config.js";
-import { amiIdFor, type Instance } from "../lib/inventory/instance.js";
+import { amiIdFor, type Instance } from "../lib/instance.js";
+import type { MdserverConfig } from "./config/mdserver-config.js";
 import { type Dir, dir, leaf, type Tree } from "./tree.js";
 
 export interface Names {

@@ -1,9 +1,9 @@
 import { readFile } from "node:fs/promises";
-import { type MdserverConfig, parseMdserverConfig } from "../lib/config/mdserver-config.js";
 import { ConfigError } from "../lib/errors.js";
-import type { Instance } from "../lib/inventory/instance.js";
-import { parseInstancesYaml } from "../lib/inventory/yaml-source.js";
+import type { Instance } from "../lib/instance.js";
+import { type MdserverConfig, parseMdserverConfig } from "./config/mdserver-config.js";
 import { createContext, type ServeContext } from "./context.js";
+import { parseInstancesYaml } from "./inventory/yaml-source.js";
 
 export interface Loaded {
   context: ServeContext;

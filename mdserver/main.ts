@@ -3,15 +3,15 @@ import { getConnInfo } from "@hono/node-server/conninfo";
 import { AppError, errorMessage } from "../lib/errors.js";
 import { cmd, LOCAL } from "../lib/exec/command.js";
 import { ExecRunner, streamLines } from "../lib/exec/runner.js";
-import { Inventory } from "../lib/inventory/inventory.js";
-import { LibvirtSource } from "../lib/inventory/libvirt-source.js";
-import { batchedWriter, jsonLogger } from "../lib/log.js";
 import { normalizeAddress } from "../lib/net-address.js";
 import { createApp } from "./app.js";
+import { BootRecordStore } from "./boot-record-store.js";
 import type { ServeContext } from "./context.js";
-import { InstanceStateStore } from "./instance-state.js";
+import { Inventory } from "./inventory/inventory.js";
+import { LibvirtSource } from "./inventory/libvirt-source.js";
 import { closeAll, listenAll } from "./listen.js";
 import { loadAll, readOptional } from "./load.js";
+import { batchedWriter, jsonLogger } from "./log.js";
 import { TokenIssuer } from "./tokens.js";
 
 const DEFAULT_CONFIG = "/etc/mdserver/mdserver.conf";
@@ -59,7 +59,7 @@ async function main(argv: string[]): Promise<number> {
     tokens: new TokenIssuer(),
     log,
     readOptional,
-    state: new InstanceStateStore(context.config.server["state-dir"], log),
+    state: new BootRecordStore(context.config.server["state-dir"], log),
     clientAddress: (c) => normalizeAddress(getConnInfo(c).remote.address ?? ""),
   });
   const { listen, port } = context.config.server;

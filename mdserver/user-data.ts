@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import yaml from "js-yaml";
-import type { MdserverConfig } from "../lib/config/mdserver-config.js";
-import type { Instance } from "../lib/inventory/instance.js";
+import type { Instance } from "../lib/instance.js";
+import type { MdserverConfig } from "./config/mdserver-config.js";
 import { allKeys, namesFor } from "./ec2-tree.js";
 
 /** Reads a file, or undefined when it does not exist. */

@@ -12,9 +12,9 @@ import { registerVmAccess } from "./commands/vm-access.js";
 import { registerVmCreate } from "./commands/vm-create.js";
 import { registerVmList } from "./commands/vm-list.js";
 import { registerVmPower } from "./commands/vm-power.js";
-import type { CliDeps, GlobalOptions } from "./net/context.js";
+import type { CliDeps, GlobalOptions } from "./context.js";
 
-export type { CliDeps } from "./net/context.js";
+export type { CliDeps } from "./context.js";
 
 function buildProgram(deps: CliDeps): Command {
   const program = new Command("vmctl")

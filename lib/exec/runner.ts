@@ -123,26 +123,6 @@ export class TracingRunner implements Runner {
   }
 }
 
-/** For unit tests of planners: records commands and answers from a script. */
-export class RecordingRunner implements Runner {
-  readonly commands: Command[] = [];
-  constructor(
-    readonly target: Target = { kind: "local" },
-    private readonly answer: (command: Command) => Partial<RunResult> = () => ({}),
-  ) {}
-
-  async run(command: Command): Promise<RunResult> {
-    const r = await this.probe(command);
-    if (r.exitCode !== 0) throw new CommandError(formatCommand(command), r.exitCode, r.stderr);
-    return r;
-  }
-
-  probe(command: Command): Promise<RunResult> {
-    this.commands.push(command);
-    return Promise.resolve({ stdout: "", stderr: "", exitCode: 0, ...this.answer(command) });
-  }
-}
-
 /** A long-running command whose stdout is read line by line (e.g. `virsh event --loop`). */
 export interface LineStream {
   /** Resolves with the exit code (or undefined if killed) when the process ends. */

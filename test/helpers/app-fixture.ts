@@ -1,10 +1,10 @@
-import { parseMdserverConfig } from "../../lib/config/mdserver-config.js";
-import { type Instance, instanceIdFromUuid } from "../../lib/inventory/instance.js";
-import { Inventory } from "../../lib/inventory/inventory.js";
-import { type Logger, silentLogger } from "../../lib/log.js";
+import { type Instance, instanceIdFromUuid } from "../../lib/instance.js";
 import { createApp } from "../../mdserver/app.js";
+import { BootRecordStore } from "../../mdserver/boot-record-store.js";
+import { parseMdserverConfig } from "../../mdserver/config/mdserver-config.js";
 import { createContext } from "../../mdserver/context.js";
-import { InstanceStateStore } from "../../mdserver/instance-state.js";
+import { Inventory } from "../../mdserver/inventory/inventory.js";
+import { type Logger, silentLogger } from "../../mdserver/log.js";
 import { TokenIssuer } from "../../mdserver/tokens.js";
 
 export const KEY_A =
@@ -44,7 +44,7 @@ export function testApp(
     instances?: Instance[];
     files?: Record<string, string>;
     tokens?: TokenIssuer;
-    state?: InstanceStateStore;
+    state?: BootRecordStore;
     log?: Logger;
   } = {},
 ) {
@@ -59,7 +59,7 @@ export function testApp(
     tokens: opts.tokens ?? new TokenIssuer(),
     log: opts.log ?? silentLogger,
     readOptional: async (path) => opts.files?.[path],
-    state: opts.state ?? new InstanceStateStore(undefined, silentLogger),
+    state: opts.state ?? new BootRecordStore(undefined, silentLogger),
     clientAddress: (c) => c.req.header("x-test-client") ?? "10.0.0.5",
   });
   const req = async (path: string, init: RequestInit & { from?: string } = {}) => {

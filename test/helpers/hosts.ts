@@ -1,4 +1,4 @@
-import type { HostSpec } from "../../lib/net/cluster.js";
+import type { HostSpec } from "../../vmctl/net/cluster.js";
 
 /** host1 as cluster.yaml's defaults describe it; tests override what they exercise. */
 export function testHost(over: Partial<HostSpec> = {}): HostSpec {

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { MetadataFields } from "../../lib/inventory/metadata-xml.js";
+import type { MetadataFields } from "../../lib/metadata-xml.js";
 import { domainXml, type Identity } from "../../vmctl/libvirt/domain-xml.js";
 import type { VirtType } from "../../vmctl/libvirt/virt-type.js";
 import type { TestLibvirtd } from "./libvirtd.js";

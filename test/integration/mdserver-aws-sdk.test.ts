@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { instanceIdFromUuid } from "../../lib/inventory/instance.js";
+import { instanceIdFromUuid } from "../../lib/instance.js";
 import { inNsAsync, MdNetwork } from "../helpers/md-netns.js";
 import { MdserverProcess } from "../helpers/mdserver-process.js";
 

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { instanceFromDomainXml } from "../../lib/inventory/metadata-xml.js";
+import { instanceFromDomainXml } from "../../lib/metadata-xml.js";
 import { type DomainSpec, domainXml, ec2Uuid } from "../../vmctl/libvirt/domain-xml.js";
 import { virtTypeFor } from "../../vmctl/libvirt/virt-type.js";
 

@@ -3,14 +3,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { type Command, formatCommand, formatTarget, type Target } from "../../lib/exec/command.js";
-import { RecordingRunner, type RunResult } from "../../lib/exec/runner.js";
+import type { RunResult } from "../../lib/exec/runner.js";
 import { type CliDeps, run } from "../../vmctl/cli.js";
+import { RecordingRunner } from "../helpers/recording-runner.js";
 
 const CLUSTER = `hosts:
   - {name: host1, address: 198.18.0.11, lan: eth0, target: "netns:h1"}
   - {name: host2, address: 198.18.0.12, lan: eth0, target: "netns:h2"}
 router: {name: router, address: 198.18.0.1, lan: eth0, uplink: up0, target: "netns:rt"}
 `;
+
+/** The tools the fabric commands run; any other command is a bug in the test or the code. */
+const FABRIC_TOOLS = ["ip", "sysctl", "ipset", "iptables", "true", "arping"];
 
 /** Machines that answer reads with an empty state; `broken` machines fail in given ways. */
 function setup(broken: Record<string, (c: Command) => Partial<RunResult> | undefined> = {}) {
@@ -21,7 +25,7 @@ function setup(broken: Record<string, (c: Command) => Partial<RunResult> | undef
   const runners = new Map<string, RecordingRunner>();
   const answer =
     (t: Target) =>
-    (c: Command): Partial<RunResult> => {
+    (c: Command): Partial<RunResult> | undefined => {
       const fail = broken[formatTarget(t)];
       if (fail && c.file === "ip" && c.args[0] === "-batch") {
         // Like ip -batch: stop at the first failing line and name it.
@@ -34,7 +38,7 @@ function setup(broken: Record<string, (c: Command) => Partial<RunResult> | undef
       const b = fail?.(c);
       if (b) return b;
       if (c.file === "ip" && c.args.includes("-json")) return { stdout: "[]" };
-      return {};
+      return FABRIC_TOOLS.includes(c.file) ? {} : undefined;
     };
   const deps: CliDeps = {
     stdout: (l) => out.push(l),
@@ -46,7 +50,7 @@ function setup(broken: Record<string, (c: Command) => Partial<RunResult> | undef
       const key = formatTarget(t);
       let r = runners.get(key);
       if (!r) {
-        r = new RecordingRunner(t, answer(t));
+        r = new RecordingRunner(t, answer(t), `the fabric tools ${FABRIC_TOOLS.join(", ")}`);
         runners.set(key, r);
       }
       return r;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseCluster } from "../../lib/net/cluster.js";
+import { parseCluster } from "../../vmctl/net/cluster.js";
 
 const GOOD = `
 hosts:

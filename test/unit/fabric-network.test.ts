@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { EMPTY_STORE, type StoreData } from "../../lib/net/model.js";
-import { bridgeMac, bridgeName } from "../../lib/net/names.js";
-import { checkPortAddress, defineNetwork } from "../../lib/net/network.js";
+import { EMPTY_STORE, type StoreData } from "../../vmctl/net/model.js";
+import { bridgeMac, bridgeName } from "../../vmctl/net/names.js";
+import { checkPortAddress, defineNetwork } from "../../vmctl/net/network.js";
 
 const empty = (): StoreData => structuredClone(EMPTY_STORE);
 

@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { formatCommand } from "../../lib/exec/command.js";
-import type { HostSpec, RouterSpec } from "../../lib/net/cluster.js";
-import { type HostDesired, hostSysctlKeys, planHost } from "../../lib/net/host-plan.js";
+import type { HostSpec, RouterSpec } from "../../vmctl/net/cluster.js";
+import { type HostDesired, hostSysctlKeys, planHost } from "../../vmctl/net/host-plan.js";
 import {
   type MachineState,
   parseAddrs,
@@ -12,11 +12,11 @@ import {
   parseRoutes,
   parseRules,
   parseSysctl,
-} from "../../lib/net/machine-state.js";
-import { EMPTY_STORE } from "../../lib/net/model.js";
-import { defineNetwork } from "../../lib/net/network.js";
-import type { Step } from "../../lib/net/plan-items.js";
-import { planRouter, type RouterDesired } from "../../lib/net/router-plan.js";
+} from "../../vmctl/net/machine-state.js";
+import { EMPTY_STORE } from "../../vmctl/net/model.js";
+import { defineNetwork } from "../../vmctl/net/network.js";
+import type { Step } from "../../vmctl/net/plan-items.js";
+import { planRouter, type RouterDesired } from "../../vmctl/net/router-plan.js";
 import { testHost } from "../helpers/hosts.js";
 
 const fixture = (f: string) =>

@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { NetworkStore } from "../../lib/net/network-store.js";
+import { NetworkStore } from "../../vmctl/net/network-store.js";
 
 const dir = () => mkdtempSync(join(tmpdir(), "vmctl-store-"));
 

@@ -1,10 +1,10 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { describe, expect, it } from "vitest";
-import { Inventory } from "../../lib/inventory/inventory.js";
-import { parseEventLine } from "../../lib/inventory/libvirt-source.js";
-import { instanceFromDomainXml, renderMetadataElement } from "../../lib/inventory/metadata-xml.js";
-import { parseInstancesYaml } from "../../lib/inventory/yaml-source.js";
+import { instanceFromDomainXml, renderMetadataElement } from "../../lib/metadata-xml.js";
+import { Inventory } from "../../mdserver/inventory/inventory.js";
+import { parseEventLine } from "../../mdserver/inventory/libvirt-source.js";
+import { parseInstancesYaml } from "../../mdserver/inventory/yaml-source.js";
 import { instance, KEY_A } from "../helpers/app-fixture.js";
 
 const fixture = (name: string) =>

@@ -8,7 +8,7 @@ import {
   overlaps,
   parseCidr,
   parseIpv4,
-} from "../../lib/net/ipv4.js";
+} from "../../vmctl/net/ipv4.js";
 
 const cidr = (s: string) => {
   const c = parseCidr(s);

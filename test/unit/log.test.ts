@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { batchedWriter, jsonLogger } from "../../lib/log.js";
+import { batchedWriter, jsonLogger } from "../../mdserver/log.js";
 
 describe("jsonLogger", () => {
   it("writes one JSON object per line with time, level, message and fields", () => {

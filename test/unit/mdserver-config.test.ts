@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { describe, expect, it } from "vitest";
-import { parseMdserverConfig } from "../../lib/config/mdserver-config.js";
+import { parseMdserverConfig } from "../../mdserver/config/mdserver-config.js";
 
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa a@b";
 const parse = (text: string) => parseMdserverConfig("/etc/mdserver/mdserver.conf", text);

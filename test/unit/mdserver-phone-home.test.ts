@@ -2,8 +2,8 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { silentLogger } from "../../lib/log.js";
-import { InstanceStateStore } from "../../mdserver/instance-state.js";
+import { BootRecordStore } from "../../mdserver/boot-record-store.js";
+import { silentLogger } from "../../mdserver/log.js";
 import { instance, testApp } from "../helpers/app-fixture.js";
 
 const dirs: string[] = [];
@@ -16,7 +16,7 @@ function setup() {
   dirs.push(dir);
   let tick = 0;
   const clock = () => new Date(Date.UTC(2026, 10, 23, 10, 0, tick++));
-  const state = new InstanceStateStore(dir, silentLogger, clock);
+  const state = new BootRecordStore(dir, silentLogger, clock);
   const t = testApp({ state });
   const file = join(dir, "instances", `${instance().uuid}.json`);
   return { ...t, state, read: () => JSON.parse(readFileSync(file, "utf8")) };

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { CommandError } from "../../lib/errors.js";
 import { cmd, formatCommand, LOCAL, parseTarget, wrapForTarget } from "../../lib/exec/command.js";
-import { DryRunRunner, ExecRunner, RecordingRunner } from "../../lib/exec/runner.js";
+import { DryRunRunner, ExecRunner } from "../../lib/exec/runner.js";
+import { RecordingRunner } from "../helpers/recording-runner.js";
 
 describe("command targets", () => {
   it("parses local, netns: and ssh: targets and refuses others", () => {
@@ -52,7 +53,11 @@ describe("runners", () => {
 
   it("DryRunRunner prints mutating commands instead of running them, and runs reads", async () => {
     const printed: string[] = [];
-    const inner = new RecordingRunner(LOCAL, () => ({ stdout: "state" }));
+    const inner = new RecordingRunner(
+      LOCAL,
+      (c) => (c.mutates ? undefined : { stdout: "state" }),
+      "reads only",
+    );
     const dry = new DryRunRunner(inner, (l) => printed.push(l));
     expect((await dry.run(cmd("ip", ["-json", "link"]))).stdout).toBe("state");
     await dry.run(cmd("ip", ["link", "add", "br 1", "type", "bridge"], true));

@@ -3,14 +3,43 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { type Command, formatCommand, formatTarget, type Target } from "../../lib/exec/command.js";
-import { RecordingRunner, type RunResult } from "../../lib/exec/runner.js";
+import type { RunResult } from "../../lib/exec/runner.js";
 import { type CliDeps, run } from "../../vmctl/cli.js";
+import { RecordingRunner } from "../helpers/recording-runner.js";
 
 const CLUSTER = `hosts:
   - {name: host1, address: 198.18.0.11, lan: eth0, target: "netns:h1", libvirt: "qemu:///system", state-dir: /srv/h1}
 router: {name: router, address: 198.18.0.1, lan: eth0, uplink: up0, target: "netns:rt"}
 `;
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa a@b";
+
+/** The tools create and delete run; any other command is a bug in the test or the code. */
+const CREATE_TOOLS = [
+  "ip",
+  "sysctl",
+  "ipset",
+  "iptables",
+  "true",
+  "arping",
+  "virsh",
+  "qemu-img",
+  "ebtables",
+  "ebtables-restore",
+  "dnsmasq",
+  "kill",
+  "mkdir",
+  "rm",
+  "cat",
+  "test",
+  "mv",
+  "chmod",
+  "install",
+  "sh",
+  "tee",
+  "ssh-keyscan",
+  "ssh-keygen",
+  "dd",
+];
 
 /**
  * vmctl's create path against recording machines (the real thing runs in the e2e test):
@@ -36,7 +65,7 @@ function setup(fail?: (c: Command) => boolean, domains = "", dumpxml = "") {
   const out: string[] = [];
   const answer =
     (t: Target) =>
-    (c: Command): Partial<RunResult> => {
+    (c: Command): Partial<RunResult> | undefined => {
       const line = `${formatTarget(t)}: ${formatCommand(c)}${c.input === undefined ? "" : ` <<${c.input}`}`;
       if (fail?.(c)) {
         log.push(`${line}!failed`);
@@ -51,7 +80,7 @@ function setup(fail?: (c: Command) => boolean, domains = "", dumpxml = "") {
       if (c.file === "ip" && c.args.includes("-json")) return { stdout: "[]" };
       if (c.file === "cat") return { exitCode: 1 };
       if (c.file === "test" && c.args.includes("/run/systemd/system")) return { exitCode: 1 };
-      return {};
+      return CREATE_TOOLS.includes(c.file) ? {} : undefined;
     };
   const runners = new Map<string, RecordingRunner>();
   const deps: CliDeps = {
@@ -62,7 +91,15 @@ function setup(fail?: (c: Command) => boolean, domains = "", dumpxml = "") {
     readFile: (p) => readFileSync(p, "utf8"),
     runnerFor: (t) => {
       const key = formatTarget(t);
-      if (!runners.has(key)) runners.set(key, new RecordingRunner(t, answer(t)));
+      if (!runners.has(key))
+        runners.set(
+          key,
+          new RecordingRunner(
+            t,
+            answer(t),
+            `the tools of create and delete: ${CREATE_TOOLS.join(", ")}`,
+          ),
+        );
       return runners.get(key) as RecordingRunner;
     },
   };

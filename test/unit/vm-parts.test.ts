@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import type { HostSpec } from "../../lib/net/cluster.js";
-import { EMPTY_STORE } from "../../lib/net/model.js";
-import { defineNetwork } from "../../lib/net/network.js";
+import type { HostSpec } from "../../vmctl/net/cluster.js";
+import { EMPTY_STORE } from "../../vmctl/net/model.js";
+import { defineNetwork } from "../../vmctl/net/network.js";
 import { checkRequestedIp, freeAddresses, parseSize } from "../../vmctl/vm/allocate.js";
 import { antiSpoofRestore, antiSpoofRules } from "../../vmctl/vm/anti-spoof.js";
 import { dnsmasqConf, hostsFile, parseHostsFile, parseLeases } from "../../vmctl/vm/dhcp.js";

@@ -1,11 +1,12 @@
 import { describe, expect, it } from "vitest";
 import type { Command } from "../../lib/exec/command.js";
-import { RecordingRunner, type RunResult } from "../../lib/exec/runner.js";
-import type { HostSpec } from "../../lib/net/cluster.js";
-import { EMPTY_STORE } from "../../lib/net/model.js";
-import { defineNetwork } from "../../lib/net/network.js";
+import type { RunResult } from "../../lib/exec/runner.js";
+import type { HostSpec } from "../../vmctl/net/cluster.js";
+import { EMPTY_STORE } from "../../vmctl/net/model.js";
+import { defineNetwork } from "../../vmctl/net/network.js";
 import { waitUntilReady } from "../../vmctl/vm/wait.js";
 import { testHost } from "../helpers/hosts.js";
+import { RecordingRunner } from "../helpers/recording-runner.js";
 
 const host: HostSpec = testHost({
   target: { kind: "netns", name: "h1" },
@@ -27,7 +28,7 @@ const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyHostKeyHostKeyHostKeyHo
 /** A guest that reaches `stages` stages, on a clock that moves 500 ms per sleep. */
 function guest(stages: number, scanned = KEY) {
   let now = 0;
-  const answer = (c: Command): Partial<RunResult> => {
+  const answer = (c: Command): Partial<RunResult> | undefined => {
     const path = c.args.at(-1) ?? "";
     if (c.file === "virsh") return { stdout: stages >= 1 ? "running\n" : "shut off\n" };
     if (c.file === "cat" && path.endsWith(".leases"))
@@ -41,12 +42,16 @@ function guest(stages: number, scanned = KEY) {
     }
     if (c.file === "ssh-keyscan")
       return stages >= 5 ? { stdout: `10.10.10.3 ${scanned}\n` } : { exitCode: 1 };
-    return {};
+    return undefined;
   };
   const progress: string[] = [];
   const deps = {
-    host: new RecordingRunner(host.target, answer),
-    virsh: new RecordingRunner({ kind: "local" }, answer),
+    host: new RecordingRunner(
+      host.target,
+      answer,
+      "virsh, cat of the lease file and boot record, ssh-keyscan",
+    ),
+    virsh: new RecordingRunner({ kind: "local" }, answer, "virsh domstate"),
     progress: (l: string) => progress.push(l),
     sleep: async (ms: number) => {
       now += ms;

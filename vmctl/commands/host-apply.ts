@@ -1,6 +1,6 @@
 import type { Command } from "commander";
-import { converge, type MachinePlan } from "../../lib/net/converge.js";
-import { type CliDeps, fabricContext, type GlobalOptions } from "../net/context.js";
+import { type CliDeps, fabricContext, type GlobalOptions } from "../context.js";
+import { converge, type MachinePlan } from "../net/converge.js";
 
 export function summarize(deps: CliDeps, plans: MachinePlan[], dryRun: boolean): void {
   for (const p of plans) {

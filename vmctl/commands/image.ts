@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { AppError } from "../../lib/errors.js";
 import { type Command as Cmd, LOCAL } from "../../lib/exec/command.js";
-import type { CliDeps, GlobalOptions } from "../net/context.js";
+import type { CliDeps, GlobalOptions } from "../context.js";
 import { imageStore, vmContext } from "../vm/vm-context.js";
 import { listVms } from "../vm/vms.js";
 import { age, table } from "./table.js";

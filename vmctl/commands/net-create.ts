@@ -1,6 +1,6 @@
 import type { Command } from "commander";
-import { defineNetwork } from "../../lib/net/network.js";
-import { type CliDeps, type GlobalOptions, openStore } from "../net/context.js";
+import { type CliDeps, type GlobalOptions, openStore } from "../context.js";
+import { defineNetwork } from "../net/network.js";
 
 export function registerNetCreate(net: Command, deps: CliDeps, globals: () => GlobalOptions): void {
   net

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { AppError } from "../../lib/errors.js";
-import { findNetwork } from "../../lib/net/network.js";
-import { type CliDeps, type GlobalOptions, openStore } from "../net/context.js";
+import { type CliDeps, type GlobalOptions, openStore } from "../context.js";
+import { findNetwork } from "../net/network.js";
 
 export function registerNetDelete(net: Command, deps: CliDeps, globals: () => GlobalOptions): void {
   net

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { type CliDeps, type GlobalOptions, openStore } from "../net/context.js";
+import { type CliDeps, type GlobalOptions, openStore } from "../context.js";
 
 export function registerNetList(net: Command, deps: CliDeps, globals: () => GlobalOptions): void {
   net

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
-import { planMachines } from "../../lib/net/converge.js";
-import { findNetwork } from "../../lib/net/network.js";
-import { type CliDeps, fabricContext, type GlobalOptions } from "../net/context.js";
+import { type CliDeps, fabricContext, type GlobalOptions } from "../context.js";
+import { planMachines } from "../net/converge.js";
+import { findNetwork } from "../net/network.js";
 
 export function registerNetShow(net: Command, deps: CliDeps, globals: () => GlobalOptions): void {
   net

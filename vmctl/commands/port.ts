@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { AppError } from "../../lib/errors.js";
-import { attachPort, detachPort } from "../../lib/net/port.js";
-import { type CliDeps, fabricContext, type GlobalOptions } from "../net/context.js";
+import { type CliDeps, fabricContext, type GlobalOptions } from "../context.js";
+import { attachPort, detachPort } from "../net/port.js";
 
 function noDryRun(g: GlobalOptions): GlobalOptions {
   if (g.dryRun) throw new AppError("USAGE", "port attach/detach do not support --dry-run");

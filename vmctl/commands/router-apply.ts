@@ -1,6 +1,6 @@
 import type { Command } from "commander";
-import { converge } from "../../lib/net/converge.js";
-import { type CliDeps, fabricContext, type GlobalOptions } from "../net/context.js";
+import { type CliDeps, fabricContext, type GlobalOptions } from "../context.js";
+import { converge } from "../net/converge.js";
 import { summarize } from "./host-apply.js";
 
 export function registerRouterApply(

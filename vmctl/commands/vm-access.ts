@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { AppError } from "../../lib/errors.js";
 import { cmd } from "../../lib/exec/command.js";
-import type { CliDeps, GlobalOptions } from "../net/context.js";
+import type { CliDeps, GlobalOptions } from "../context.js";
 import { readHostFile } from "../vm/host-files.js";
 import { knownHostsPath } from "../vm/known-hosts.js";
 import { vmContext } from "../vm/vm-context.js";

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { sha512Crypt } from "../../lib/crypt/sha512-crypt.js";
 import { AppError } from "../../lib/errors.js";
-import type { CliDeps, GlobalOptions } from "../net/context.js";
+import type { CliDeps, GlobalOptions } from "../context.js";
 import { parseSize } from "../vm/allocate.js";
 import { createVm } from "../vm/create.js";
 import { writeHostFile } from "../vm/host-files.js";

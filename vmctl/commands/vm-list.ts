@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import type { CliDeps, GlobalOptions } from "../net/context.js";
+import type { CliDeps, GlobalOptions } from "../context.js";
 import { vmContext } from "../vm/vm-context.js";
 import { findVm, listVms, type Vm, vmPaths } from "../vm/vms.js";
 import { age, table } from "./table.js";

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import type { CliDeps, GlobalOptions } from "../net/context.js";
+import type { CliDeps, GlobalOptions } from "../context.js";
 import { deleteVm } from "../vm/delete.js";
 import { startVm } from "../vm/start.js";
 import { vmContext } from "../vm/vm-context.js";

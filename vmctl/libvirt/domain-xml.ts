@@ -1,10 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { AppError } from "../../lib/errors.js";
-import {
-  escapeXml,
-  type MetadataFields,
-  renderMetadataElement,
-} from "../../lib/inventory/metadata-xml.js";
+import { escapeXml, type MetadataFields, renderMetadataElement } from "../../lib/metadata-xml.js";
 import type { VirtType } from "./virt-type.js";
 
 /**

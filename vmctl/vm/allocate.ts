@@ -1,6 +1,6 @@
 import { AppError } from "../../lib/errors.js";
-import { type Cidr, formatIpv4, isUsableHost, parseCidr, parseIpv4 } from "../../lib/net/ipv4.js";
-import type { Network, StoreData } from "../../lib/net/model.js";
+import { type Cidr, formatIpv4, isUsableHost, parseCidr, parseIpv4 } from "../net/ipv4.js";
+import type { Network, StoreData } from "../net/model.js";
 
 /**
  * Free addresses of a network, lowest first: usable hosts that are neither the gateway, the

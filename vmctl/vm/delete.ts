@@ -1,5 +1,6 @@
+import { bootRecordPath } from "../../lib/boot-record.js";
 import { cmd } from "../../lib/exec/command.js";
-import { detachPort } from "../../lib/net/port.js";
+import { detachPort } from "../net/port.js";
 import { removeAntiSpoof } from "./anti-spoof.js";
 import type { VmContext } from "./create.js";
 import { setReservation, stopDnsmasqIfIdle } from "./dhcp.js";
@@ -36,7 +37,7 @@ export async function deleteVm(vm: Vm, keepDisk: boolean, ctx: VmContext): Promi
   if (!keepDisk) await removeHostFile(run, paths.disk);
   await removeHostFile(run, paths.consoleLog);
   await removeHostFile(run, knownHostsPath(host, inst.name));
-  await removeHostFile(run, `${host.mdserverStateDir}/instances/${inst.uuid}.json`);
+  await removeHostFile(run, bootRecordPath(host.mdserverStateDir, inst.uuid));
   ctx.progress(
     `${inst.name}: port, DHCP reservation${keepDisk ? "" : ", disk"} and records removed`,
   );

@@ -1,8 +1,8 @@
 import { cmd } from "../../lib/exec/command.js";
 import type { Runner } from "../../lib/exec/runner.js";
-import type { HostSpec } from "../../lib/net/cluster.js";
-import { formatIpv4, mask, parseCidr } from "../../lib/net/ipv4.js";
-import type { Network } from "../../lib/net/model.js";
+import type { HostSpec } from "../net/cluster.js";
+import { formatIpv4, mask, parseCidr } from "../net/ipv4.js";
+import type { Network } from "../net/model.js";
 import { livePid, readHostFile, writeHostFile } from "./host-files.js";
 
 export interface Reservation {

@@ -1,4 +1,4 @@
-import type { HostSpec } from "../../lib/net/cluster.js";
+import type { HostSpec } from "../net/cluster.js";
 
 /** The guest's host key, pinned at first boot (phone_home, checked by ssh-keyscan), on its host. */
 export function knownHostsPath(host: HostSpec, name: string): string {

@@ -1,7 +1,7 @@
 import { AppError } from "../../lib/errors.js";
 import { cmd } from "../../lib/exec/command.js";
-import { findNetwork } from "../../lib/net/network.js";
-import { attachPort, detachPort } from "../../lib/net/port.js";
+import { findNetwork } from "../net/network.js";
+import { attachPort, detachPort } from "../net/port.js";
 import { addAntiSpoof } from "./anti-spoof.js";
 import type { VmContext } from "./create.js";
 import { tapName, type Vm, virsh } from "./vms.js";

@@ -1,10 +1,10 @@
 import { readFileSync } from "node:fs";
-import { isSshPublicKey } from "../../lib/config/mdserver-config.js";
 import { AppError } from "../../lib/errors.js";
 import { cmd, LOCAL } from "../../lib/exec/command.js";
-import type { SshKey } from "../../lib/inventory/instance.js";
+import type { SshKey } from "../../lib/instance.js";
+import { isSshPublicKey } from "../../lib/instance.js";
+import { type CliDeps, fabricContext, type GlobalOptions } from "../context.js";
 import { virtTypeFor } from "../libvirt/virt-type.js";
-import { type CliDeps, fabricContext, type GlobalOptions } from "../net/context.js";
 import type { VmContext } from "./create.js";
 import { ImageStore } from "./images.js";
 

@@ -1,9 +1,9 @@
 import { AppError, lastLine } from "../../lib/errors.js";
 import { cmd } from "../../lib/exec/command.js";
 import type { Runner } from "../../lib/exec/runner.js";
-import type { Instance } from "../../lib/inventory/instance.js";
-import { instanceFromDomainXml } from "../../lib/inventory/metadata-xml.js";
-import type { Cluster, HostSpec } from "../../lib/net/cluster.js";
+import type { Instance } from "../../lib/instance.js";
+import { instanceFromDomainXml } from "../../lib/metadata-xml.js";
+import type { Cluster, HostSpec } from "../net/cluster.js";
 
 /** A vmctl VM: a libvirt domain that carries our <metadata> element with a network. */
 export interface Vm {

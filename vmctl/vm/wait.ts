@@ -1,16 +1,12 @@
+import { type BootRecord, bootRecordPath, parseBootRecord } from "../../lib/boot-record.js";
 import { AppError } from "../../lib/errors.js";
 import { cmd } from "../../lib/exec/command.js";
 import type { Runner } from "../../lib/exec/runner.js";
-import type { HostSpec } from "../../lib/net/cluster.js";
-import type { Network } from "../../lib/net/model.js";
+import type { HostSpec } from "../net/cluster.js";
+import type { Network } from "../net/model.js";
 import { dhcpPaths, parseLeases } from "./dhcp.js";
 import { readHostFile } from "./host-files.js";
 import { virsh } from "./vms.js";
-
-export interface BootRecord {
-  firstRequest?: string;
-  phoneHome?: { hostKeys: Record<string, string> };
-}
 
 export interface WaitTarget {
   name: string;
@@ -36,12 +32,7 @@ export async function bootRecord(
   host: HostSpec,
   uuid: string,
 ): Promise<BootRecord | undefined> {
-  const text = await readHostFile(runner, `${host.mdserverStateDir}/instances/${uuid}.json`);
-  try {
-    return text ? (JSON.parse(text) as BootRecord) : undefined;
-  } catch {
-    return undefined;
-  }
+  return parseBootRecord(await readHostFile(runner, bootRecordPath(host.mdserverStateDir, uuid)));
 }
 
 /**

@@ -1,5 +1,5 @@
-import { cmd } from "../exec/command.js";
-import type { Runner } from "../exec/runner.js";
+import { cmd } from "../../lib/exec/command.js";
+import type { Runner } from "../../lib/exec/runner.js";
 import {
   type MachineState,
   parseAddrs,

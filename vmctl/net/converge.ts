@@ -1,5 +1,5 @@
-import { AppError, errorMessage } from "../errors.js";
-import type { Runner } from "../exec/runner.js";
+import { AppError, errorMessage } from "../../lib/errors.js";
+import type { Runner } from "../../lib/exec/runner.js";
 import { applySteps, rollback } from "./apply.js";
 import { type FabricContext, findHost, hostDesired, routerDesired } from "./fabric.js";
 import { hostItems, hostSysctlKeys, planHost } from "./host-plan.js";

@@ -1,6 +1,6 @@
-import { AppError } from "../errors.js";
-import type { Target } from "../exec/command.js";
-import type { Runner } from "../exec/runner.js";
+import { AppError } from "../../lib/errors.js";
+import type { Target } from "../../lib/exec/command.js";
+import type { Runner } from "../../lib/exec/runner.js";
 import type { Cluster, HostSpec } from "./cluster.js";
 import type { HostDesired } from "./host-plan.js";
 import type { StoreData } from "./model.js";

@@ -1,6 +1,6 @@
 import yaml from "js-yaml";
-import { ConfigError } from "../errors.js";
-import { parseTarget, type Target } from "../exec/command.js";
+import { ConfigError } from "../../lib/errors.js";
+import { parseTarget, type Target } from "../../lib/exec/command.js";
 import { parseIpv4 } from "./ipv4.js";
 
 export interface HostSpec {

@@ -1,23 +1,14 @@
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
-import { join } from "node:path";
-import type { Instance } from "../lib/inventory/instance.js";
-import type { Logger } from "../lib/log.js";
-
-/** What mdserver has seen of one instance, kept in <state-dir>/instances/<uuid>.json. */
-export interface InstanceState {
-  name: string;
-  instanceId: string;
-  /** The first metadata request ever made by this instance (vmctl's "first fetch" stage). */
-  firstRequest?: string;
-  /** cloud-init's phone_home at the end of boot (vmctl's "boot finished" stage). */
-  phoneHome?: { time: string; hostname?: string; fqdn?: string; hostKeys: Record<string, string> };
-}
+import { dirname } from "node:path";
+import { type BootRecord, bootRecordPath, parseBootRecord } from "../lib/boot-record.js";
+import type { Instance } from "../lib/instance.js";
+import type { Logger } from "./log.js";
 
 /**
  * Records boot progress for vmctl, off the request path: a request only checks an in-memory set;
  * the file is written once per instance (first request) and once per phone_home.
  */
-export class InstanceStateStore {
+export class BootRecordStore {
   private readonly seen = new Set<string>();
   private warned = false;
   /** Updates run one after another: each is a read-modify-write of the same file. */
@@ -30,7 +21,7 @@ export class InstanceStateStore {
   ) {}
 
   pathFor(uuid: string): string {
-    return join(this.dir ?? "", "instances", `${uuid}.json`);
+    return bootRecordPath(this.dir ?? "", uuid);
   }
 
   noteRequest(inst: Instance): void {
@@ -59,26 +50,22 @@ export class InstanceStateStore {
     return this.update(inst, (s) => ({ ...s, phoneHome }));
   }
 
-  async read(uuid: string): Promise<InstanceState | undefined> {
-    try {
-      return JSON.parse(await readFile(this.pathFor(uuid), "utf8")) as InstanceState;
-    } catch {
-      return undefined;
-    }
+  async read(uuid: string): Promise<BootRecord | undefined> {
+    return parseBootRecord(await readFile(this.pathFor(uuid), "utf8").catch(() => undefined));
   }
 
-  private update(inst: Instance, change: (s: InstanceState) => InstanceState): Promise<void> {
+  private update(inst: Instance, change: (s: BootRecord) => BootRecord): Promise<void> {
     this.chain = this.chain.then(() => this.write(inst, change));
     return this.chain;
   }
 
-  private async write(inst: Instance, change: (s: InstanceState) => InstanceState): Promise<void> {
+  private async write(inst: Instance, change: (s: BootRecord) => BootRecord): Promise<void> {
     if (!this.dir) return;
     try {
       const old = (await this.read(inst.uuid)) ?? { name: inst.name, instanceId: inst.instanceId };
       const next = change({ ...old, name: inst.name, instanceId: inst.instanceId });
       const path = this.pathFor(inst.uuid);
-      await mkdir(join(this.dir, "instances"), { recursive: true });
+      await mkdir(dirname(path), { recursive: true });
       await writeFile(`${path}.tmp`, `${JSON.stringify(next, null, 2)}\n`);
       await rename(`${path}.tmp`, path);
     } catch (err) {

@@ -1,5 +1,5 @@
-import { AppError } from "../errors.js";
-import type { Command } from "../exec/command.js";
+import { AppError } from "../../lib/errors.js";
+import type { Command } from "../../lib/exec/command.js";
 import type { HostSpec } from "./cluster.js";
 import { parseCidr } from "./ipv4.js";
 import type { MachineState } from "./machine-state.js";

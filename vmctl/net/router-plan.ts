@@ -1,4 +1,4 @@
-import { type Command, cmd } from "../exec/command.js";
+import { type Command, cmd } from "../../lib/exec/command.js";
 import type { RouterSpec } from "./cluster.js";
 import type { MachineState } from "./machine-state.js";
 import type { Network, Port } from "./model.js";

@@ -1,5 +1,5 @@
+import type { Instance } from "../../lib/instance.js";
 import type { Logger } from "../log.js";
-import type { Instance } from "./instance.js";
 
 export type SourceName = Instance["source"];
 

@@ -1,6 +1,6 @@
-import { AppError, CommandError } from "../errors.js";
-import { cmd } from "../exec/command.js";
-import type { Runner } from "../exec/runner.js";
+import { AppError, CommandError } from "../../lib/errors.js";
+import { cmd } from "../../lib/exec/command.js";
+import type { Runner } from "../../lib/exec/runner.js";
 
 /** The Debian package that provides each tool, for the error message. */
 const PACKAGES: Record<string, { args: string[]; pkg: string }> = {

@@ -1,6 +1,6 @@
-import { AppError } from "../errors.js";
-import { cmd } from "../exec/command.js";
-import type { Runner } from "../exec/runner.js";
+import { AppError } from "../../lib/errors.js";
+import { cmd } from "../../lib/exec/command.js";
+import type { Runner } from "../../lib/exec/runner.js";
 import { applySteps } from "./apply.js";
 import { type FabricContext, findHost } from "./fabric.js";
 import type { Network, Port } from "./model.js";

@@ -1,10 +1,10 @@
-import { errorMessage } from "../errors.js";
-import { cmd } from "../exec/command.js";
-import type { LineStream, Runner } from "../exec/runner.js";
+import { errorMessage } from "../../lib/errors.js";
+import { cmd } from "../../lib/exec/command.js";
+import type { LineStream, Runner } from "../../lib/exec/runner.js";
+import type { Instance } from "../../lib/instance.js";
+import { instanceFromDomainXml } from "../../lib/metadata-xml.js";
 import type { Logger } from "../log.js";
-import type { Instance } from "./instance.js";
 import type { Inventory } from "./inventory.js";
-import { instanceFromDomainXml } from "./metadata-xml.js";
 
 export interface LibvirtSourceDeps {
   runner: Runner;

@@ -9,7 +9,7 @@ import {
   writeSync,
 } from "node:fs";
 import { join } from "node:path";
-import { AppError } from "../errors.js";
+import { AppError } from "../../lib/errors.js";
 import { EMPTY_STORE, type StoreData } from "./model.js";
 
 /**

@@ -1,4 +1,4 @@
-import { ConfigError } from "../errors.js";
+import { ConfigError } from "../../lib/errors.js";
 
 /** One key of an INI section: how to turn its string into a value, and its default. */
 export interface KeySpec<T> {

@@ -1,6 +1,6 @@
-import { AppError, errorMessage } from "../errors.js";
-import { type Command, cmd, formatCommand } from "../exec/command.js";
-import type { Runner } from "../exec/runner.js";
+import { AppError, errorMessage } from "../../lib/errors.js";
+import { type Command, cmd, formatCommand } from "../../lib/exec/command.js";
+import type { Runner } from "../../lib/exec/runner.js";
 import type { Step } from "./plan-items.js";
 
 /** Consecutive `ip` commands go to one `ip -batch -`: 1,000 routes in one process, not 1,000. */

@@ -1,9 +1,9 @@
-import { ConfigError } from "../../lib/errors.js";
-import type { Command, Target } from "../../lib/exec/command.js";
-import { DryRunRunner, type Runner } from "../../lib/exec/runner.js";
-import { type Cluster, parseCluster } from "../../lib/net/cluster.js";
-import type { FabricContext } from "../../lib/net/fabric.js";
-import { NetworkStore } from "../../lib/net/network-store.js";
+import { ConfigError } from "../lib/errors.js";
+import type { Command, Target } from "../lib/exec/command.js";
+import { DryRunRunner, type Runner } from "../lib/exec/runner.js";
+import { type Cluster, parseCluster } from "./net/cluster.js";
+import type { FabricContext } from "./net/fabric.js";
+import { NetworkStore } from "./net/network-store.js";
 
 /** What the composition root hands the CLI: I/O sinks, defaults and adapters. */
 export interface CliDeps {

@@ -54,3 +54,10 @@ export function amiIdFor(image: string | undefined): string {
   if (!image) return "ami-00000000000000000";
   return `ami-${createHash("sha256").update(image).digest("hex").slice(0, 17)}`;
 }
+
+const KEY_TYPES =
+  /^(ssh-(rsa|dss|ed25519)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com) [A-Za-z0-9+/=]+( .*)?$/;
+
+export function isSshPublicKey(text: string): boolean {
+  return KEY_TYPES.test(text.trim());
+}

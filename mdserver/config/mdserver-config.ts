@@ -1,6 +1,7 @@
 import { isIP } from "node:net";
 import { parse as parseIni } from "ini";
-import { ConfigError } from "../errors.js";
+import { ConfigError } from "../../lib/errors.js";
+import { isSshPublicKey } from "../../lib/instance.js";
 import {
   BadValue,
   bool,
@@ -60,13 +61,6 @@ export interface MdserverConfig {
   /** [public-keys] NAME = KEY: given to every instance, after its own keys. */
   publicKeys: { name: string; key: string }[];
   userdataDir: string;
-}
-
-const KEY_TYPES =
-  /^(ssh-(rsa|dss|ed25519)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com) [A-Za-z0-9+/=]+( .*)?$/;
-
-export function isSshPublicKey(text: string): boolean {
-  return KEY_TYPES.test(text.trim());
 }
 
 /** Parses the INI text of mdserver.conf; throws ConfigError naming file, section and key. */

@@ -1,7 +1,7 @@
 import { isIP } from "node:net";
 import { XMLParser } from "fast-xml-parser";
-import { normalizeMac } from "../net-address.js";
 import { type Instance, instanceIdFromUuid, type SshKey } from "./instance.js";
+import { normalizeMac } from "./net-address.js";
 
 /**
  * The project's element inside a libvirt domain's <metadata>. vmctl writes it, mdserver reads it.

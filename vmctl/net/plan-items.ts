@@ -1,4 +1,4 @@
-import { type Command, cmd } from "../exec/command.js";
+import { type Command, cmd } from "../../lib/exec/command.js";
 import type { MachineState, RouteState } from "./machine-state.js";
 import { PROTO } from "./names.js";
 

@@ -1,16 +1,16 @@
 import { isIP } from "node:net";
 import yaml from "js-yaml";
-import { isSshPublicKey } from "../config/mdserver-config.js";
-import { isCryptHash } from "../crypt/sha512-crypt.js";
-import { ConfigError } from "../errors.js";
-import { normalizeMac } from "../net-address.js";
+import { isCryptHash } from "../../lib/crypt/sha512-crypt.js";
+import { ConfigError } from "../../lib/errors.js";
 import {
   type Instance,
   instanceIdFromUuid,
+  isSshPublicKey,
   isUuid,
   type SshKey,
   uuidFromName,
-} from "./instance.js";
+} from "../../lib/instance.js";
+import { normalizeMac } from "../../lib/net-address.js";
 
 /**
  * A YAML file of instances, for VMs vmctl did not create:
