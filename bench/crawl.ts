@@ -27,7 +27,7 @@ export function fetchFrom(
 }
 
 /**
- * The requests cloud-init's EC2 datasource makes on an AWS-identified guest (cloud-init-contract.md):
+ * The requests cloud-init's EC2 datasource makes on an AWS-identified guest (docs/cloud-init.md):
  * token PUT, version probe, user-data, a recursive meta-data crawl (sub-directories first, then
  * leaves, keys via N/openssh-key), then the identity document. Throws on any non-200.
  */

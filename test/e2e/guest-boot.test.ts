@@ -62,7 +62,7 @@ const dnsmasq = new TestDnsmasq(
   PLANNED.map((p) => ({ mac: p.mac, ip: p.ip, name: p.name })),
   tmp,
 );
-// What cloud-init 22.4 reports (cloud-init-contract.md): the ec2 SMBIOS identity makes the
+// What cloud-init 22.4 reports (docs/cloud-init.md): the ec2 SMBIOS identity makes the
 // platform `aws`, whose Ec2Local runs at init-local; a plain guest finds Ec2 at init-network.
 const DATASOURCE: Record<Identity, string> = { ec2: "DataSourceEc2Local", plain: "DataSourceEc2" };
 const CLOUD: Record<Identity, string> = { ec2: "aws", plain: "unknown" };

@@ -22,7 +22,7 @@ lab_up() {
 
   mkdir -p "$work/libvirt/sock"
   printf 'unix_sock_dir = "%s"\nauth_unix_rw = "none"\nauth_unix_ro = "none"\n' "$work/libvirt/sock" > "$work/libvirt/libvirtd.conf"
-  # libvirt-here.md: without udev /dev/kvm is root-only and libvirt re-probes QEMU on every call.
+  # docs/libvirt.md: without udev /dev/kvm is root-only and libvirt re-probes QEMU on every call.
   if [ -c /dev/kvm ] && [ "$(stat -c %a /dev/kvm)" = 600 ]; then chgrp kvm /dev/kvm; chmod 0660 /dev/kvm; fi
   if ! { [ -f /run/virtlogd.pid ] && kill -0 "$(cat /run/virtlogd.pid)" 2>/dev/null; }; then
     virtlogd 2>"$work/virtlogd.log" & lab_pids+=($!)

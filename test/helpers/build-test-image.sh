@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the e2e tests' Debian 12 cloud image (libvirt-here.md, cloud-init-contract.md) and
+# Builds the e2e tests' Debian 12 cloud image (docs/libvirt.md, docs/cloud-init.md) and
 # prints the directory holding it: base.qcow2, vmlinuz, initrd.img (direct kernel boot: the
 # image has no bootloader and no partition table; root=/dev/vda).
 #
@@ -50,7 +50,7 @@ mmdebstrap --variant=minbase --quiet \
   )" \
   "$SUITE" "$root" >&2
 
-# ds-identify reads datasource_list only in this one-line form (cloud-init-contract.md).
+# ds-identify reads datasource_list only in this one-line form (docs/cloud-init.md).
 cat >"$root/etc/cloud/cloud.cfg.d/90-mdserver-test.cfg" <<'EOF'
 datasource_list: [ Ec2, None ]
 datasource:

@@ -22,7 +22,7 @@ export interface TestLibvirtdOptions {
  * path to a real network), on a private socket: the URI carries `?socket=`. Also a virtlogd when
  * none runs: libvirt's QEMU driver sends every guest's stdio and serial log through it and
  * refuses to start a guest without it. Both ended by the PIDs this helper started, nothing else.
- * libvirt-here.md: no systemd here, so the test starts them by hand. libvirt's QEMU driver holds
+ * docs/libvirt.md: no systemd here, so the test starts them by hand. libvirt's QEMU driver holds
  * a machine-wide lock: one TestLibvirtd at a time per machine.
  */
 export class TestLibvirtd {
@@ -132,7 +132,7 @@ async function stopChild(child: ChildProcess | undefined): Promise<void> {
 }
 
 /**
- * Host fixes from libvirt-here.md: without udev /dev/kvm is root-only and libvirt re-probes QEMU
+ * Host fixes from docs/libvirt.md: without udev /dev/kvm is root-only and libvirt re-probes QEMU
  * on every call (4-12 s); libvirt's `default` network must never autostart.
  */
 function prepareHost(): void {

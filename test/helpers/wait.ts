@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from "node:fs";
 /**
  * Polls `probe` until it returns something other than undefined; returns it with the elapsed
  * milliseconds since `since` (default: now). Past `timeoutMs` it throws a message naming what it
- * waited for and where to look (libvirt-here.md: the machines are shared, every wait needs its
+ * waited for and where to look (docs/libvirt.md: the machines are shared, every wait needs its
  * own hard limit and a message).
  */
 export async function waitUntil<T>(

@@ -149,7 +149,7 @@ describe("vmctl create", () => {
     const start = at(/virsh -c qemu:\/\/\/system -q start web1/);
     expect(tap).toBeLessThan(filters);
     expect(filters).toBeLessThan(port);
-    // In the host's batch the /32 comes before the port is up (fabric.md pitfall 3).
+    // In the host's batch the /32 comes before the port is up (docs/fabric.md pitfall 3).
     const batch = t.log[port] ?? "";
     expect(batch.indexOf("route replace")).toBeLessThan(batch.indexOf(" up"));
     expect(Math.max(disk, port, router)).toBeLessThan(define);

@@ -5,7 +5,7 @@ import type { VirtType } from "./virt-type.js";
 
 /**
  * How the guest's firmware identifies the machine, which decides how cloud-init talks to mdserver
- * (cloud-init-contract.md):
+ * (docs/cloud-init.md):
  * - `ec2`: SMBIOS system UUID and serial both `ec2…` and equal → cloud-init's platform `aws`,
  *   IMDSv2 (PUT /latest/api/token first), and no image change is needed to pick the Ec2
  *   datasource.

@@ -4,7 +4,7 @@ export type VirtType = "kvm" | "qemu";
 
 /**
  * `kvm` only when the CPU really offers hardware virtualisation (vmx/svm in the flags) AND
- * /dev/kvm exists. libvirt-here.md: some machines have a /dev/kvm (KVM-PVM) without vmx/svm, on
+ * /dev/kvm exists. docs/libvirt.md: some machines have a /dev/kvm (KVM-PVM) without vmx/svm, on
  * which stock guest kernels hang: the device node alone proves nothing. Otherwise `qemu` (TCG).
  */
 export function virtTypeFor(cpuinfo: string, hasDevKvm: boolean): VirtType {

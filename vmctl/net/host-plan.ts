@@ -43,12 +43,12 @@ function machineItems(d: HostDesired, cur: MachineState): Item[] {
   const s = (k: string, v: string) => sysctlItem(cur, undefined, k, v);
   return [
     s("net.ipv4.ip_forward", "1"),
-    // Loose: VM sources arrive on bridges while their /24 is reached via the LAN (pitfall 11).
+    // Loose: VM sources arrive on bridges while their /24 is reached via the LAN (docs/fabric.md pitfall 11).
     ...["all", "default", lan].map((i) => s(conf(i, "rp_filter"), "2")),
-    // The effective value is all OR interface, so all three must be 0 (pitfall 8).
+    // The effective value is all OR interface, so all three must be 0 (docs/fabric.md pitfall 8).
     ...["all", "default", lan].map((i) => s(conf(i, "send_redirects"), "0")),
     // Every host has the same bridge address and 169.254.169.254: only answer ARP for
-    // addresses on the LAN interface itself (pitfall 6).
+    // addresses on the LAN interface itself (docs/fabric.md pitfall 6).
     s(conf(lan, "arp_ignore"), "1"),
     s(conf(lan, "arp_announce"), "2"),
   ];
@@ -60,7 +60,7 @@ export function hostRouteSpecs(d: HostDesired, n: Network): RouteSpec[] {
     { table: n.table, type: "unicast", dst: n.subnet, ...via },
     { table: n.table, type: "unicast", dst: "default", ...via },
     // A /32 per local VM: without it proxy ARP answers for local VMs too and same-host
-    // traffic hairpins through the router (pitfall 3).
+    // traffic hairpins through the router (docs/fabric.md pitfall 3).
     ...d.ports
       .filter((p) => p.network === n.name)
       .map(
@@ -118,7 +118,7 @@ export function networkItems(d: HostDesired, n: Network, cur: MachineState): Ite
       command: ip("link", "set", "dev", n.bridge, "address", n.mac, "alias", BRIDGE_ALIAS, "up"),
     },
     s(conf(n.bridge, "proxy_arp"), "1"),
-    // The kernel delays proxied ARP replies by up to 0.8 s by default (pitfall 4).
+    // The kernel delays proxied ARP replies by up to 0.8 s by default (docs/fabric.md pitfall 4).
     s(neigh(n.bridge, "proxy_delay"), "0"),
     s(conf(n.bridge, "send_redirects"), "0"),
     addr(`${n.bridgeIp}/${prefix}`),

@@ -17,7 +17,7 @@ export const METADATA_IP = "169.254.169.254";
 export const LINK_LOCAL = "169.254.0.0/16";
 export const FIRST_TABLE = 101;
 export const LAST_TABLE = 250;
-/** Rule preference base: > 0 so rule 0 (`lookup local`) still sees 169.254.169.254 first (pitfall 9). */
+/** Rule preference base: > 0 so rule 0 (`lookup local`) still sees 169.254.169.254 first (docs/fabric.md pitfall 9). */
 export const RULE_PREF_BASE = 1000;
 
 const NAME = /^[a-z][a-z0-9-]{0,31}$/;
@@ -38,7 +38,7 @@ export function bridgeName(name: string): string {
 }
 
 /**
- * A fixed bridge MAC, the same on every host (pitfall 5: a bridge otherwise takes its lowest
+ * A fixed bridge MAC, the same on every host (docs/fabric.md pitfall 5: a bridge otherwise takes its lowest
  * port's MAC and changes as ports come and go). 0x02 = locally administered, unicast.
  */
 export function bridgeMac(name: string): string {

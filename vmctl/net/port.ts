@@ -41,7 +41,7 @@ async function requireBridge(runner: Runner, host: string, net: Network): Promis
 /**
  * Plugs a VM interface into its network. The host /32 goes in BEFORE the port comes up:
  * otherwise the bridge's proxy ARP answers for the new VM first and its local traffic
- * hairpins through the router (pitfall 3).
+ * hairpins through the router (docs/fabric.md pitfall 3).
  */
 export async function attachPort(ctx: FabricContext, port: Port): Promise<Port> {
   return ctx.store.update(async (data) => {
@@ -91,7 +91,7 @@ function gone(stderr: string): boolean {
  * Unplugs a VM address: the router's /32 first (senders get ICMP unreachable, not a black
  * hole), then the host's /32 and the port, then a gratuitous ARP "ip is-at <bridge MAC>" so
  * old neighbours on the bridge stop sending to the VM's MAC — without it a moved VM stays
- * unreachable from them for ~35 s (pitfall 7).
+ * unreachable from them for ~35 s (docs/fabric.md pitfall 7).
  */
 export async function detachPort(
   ctx: FabricContext,

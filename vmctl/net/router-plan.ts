@@ -34,7 +34,7 @@ export function routerSysctlKeys(d: RouterDesired): string[] {
 }
 
 /**
- * Masquerade VM traffic leaving by the uplink, but never VM→VM traffic (pitfall 1: without
+ * Masquerade VM traffic leaving by the uplink, but never VM→VM traffic (docs/fabric.md pitfall 1: without
  * `! --match-set ... dst` the peer sees the router's address).
  */
 export function natSpec(d: RouterDesired): string[] {
@@ -72,7 +72,7 @@ function ipset(...args: string[]): Command {
 export function routerRouteSpecs(d: RouterDesired): RouteSpec[] {
   if (d.networks.length === 0) return [];
   return [
-    // Packets for unknown or deleted VMs must not follow the default route out (pitfall 2).
+    // Packets for unknown or deleted VMs must not follow the default route out (docs/fabric.md pitfall 2).
     ...d.networks.map(
       (n): RouteSpec => ({ table: MAIN_TABLE, type: "unreachable", dst: n.subnet }),
     ),

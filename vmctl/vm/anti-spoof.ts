@@ -2,7 +2,7 @@ import { cmd } from "../../lib/exec/command.js";
 import type { Runner } from "../../lib/exec/runner.js";
 
 /**
- * Per-port anti-spoofing (fabric.md pitfall 12): what comes in from a VM's tap may only carry its
+ * Per-port anti-spoofing (docs/fabric.md pitfall 12): what comes in from a VM's tap may only carry its
  * own MAC, its own IPv4 source (or 0.0.0.0 for a DHCP request) and ARP about its own address.
  * ebtables (nf_tables backend on Debian 12), one chain per tap jumped to from INPUT and FORWARD.
  */

@@ -15,7 +15,7 @@ export function vmContext(deps: CliDeps, g: GlobalOptions): VmContext {
     fabric: { ...fabric, onCommand: g.verbose ? (l) => deps.stderr(l) : () => {} },
     virsh: fabric.runnerFor(LOCAL),
     progress: (line) => deps.stderr(line),
-    // KVM only where the host's CPU really has it (libvirt-here.md: /dev/kvm alone proves nothing).
+    // KVM only where the host's CPU really has it (docs/libvirt.md: /dev/kvm alone proves nothing).
     virtType: async (host) => {
       const run = fabric.runnerFor(host.target);
       const cpuinfo = await run.probe(cmd("cat", ["/proc/cpuinfo"]));
