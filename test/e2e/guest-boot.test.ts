@@ -42,8 +42,10 @@ const libvirtd = new TestLibvirtd(HOST, { createNamespace: false });
 const mdserver = new MdserverProcess(HOST, join(tmp, "mdserver.conf"));
 const timings: Record<string, Record<string, number>> = {};
 const exec = promisify(execFile);
-// The whole file (image build included) must finish in 10 minutes, whatever each wait allows.
-const within = budget(10 * 60_000);
+// The whole file (image build included) must finish in 20 minutes, whatever each wait allows.
+// Stage limits are generous: under TCG on a loaded shared machine a first boot has taken 90 s
+// to its DHCP lease (docs/libvirt.md), and a limit is a hang guard, not a performance check.
+const within = budget(20 * 60_000);
 
 interface Planned {
   name: string;
@@ -191,7 +193,7 @@ function bootAndCheck(p: Planned, cpus: number): void {
       t.lease = (
         await waitUntil(
           `a DHCP lease for ${p.mac} in ${dnsmasq.leaseFile}`,
-          within(90_000),
+          within(240_000),
           () => dnsmasq.leases().find((l) => l.mac === p.mac && l.ip === p.ip),
           opts,
         )
@@ -199,7 +201,7 @@ function bootAndCheck(p: Planned, cpus: number): void {
       t.firstRequest = (
         await waitUntil(
           `the first mdserver request from ${p.ip}`,
-          within(60_000),
+          within(120_000),
           () => requests()[0],
           opts,
         )
@@ -207,7 +209,7 @@ function bootAndCheck(p: Planned, cpus: number): void {
       t.sshPort = (
         await waitUntil(
           `tcp port 22 of ${p.ip} to open`,
-          within(90_000),
+          within(180_000),
           () =>
             inNsAsync(
               HOST,
@@ -221,13 +223,13 @@ function bootAndCheck(p: Planned, cpus: number): void {
       t.sshLogin = (
         await waitUntil(
           `ssh login to debian@${p.ip} with the injected key`,
-          within(60_000),
+          within(120_000),
           () => ssh(p.ip, "true", 15_000).then(() => true),
           { ...opts, intervalMs: 1000 },
         )
       ).ms;
       expect(requests()[0]?.instance).toBe(p.name);
-    }, 300_000);
+    }, 700_000);
 
     it(`finishes cloud-init with ${DATASOURCE[p.identity]} on cloud ${CLOUD[p.identity]}`, async () => {
       const status = await ssh(p.ip, "cloud-init status --wait --long", 120_000);
