@@ -42,9 +42,10 @@ export function cloudConfigFor(
   defaultPasswordHash: string | undefined,
 ): string {
   const { hostname, fqdn } = namesFor(inst, config);
+  // `local-hostname` is a meta-data key, never a cloud-config one: cloud-init 24+'s schema
+  // rejects it ("Additional properties are not allowed"), which ends the boot "degraded".
   const cfg: Record<string, unknown> = {
     hostname,
-    "local-hostname": hostname,
     fqdn,
     manage_etc_hosts: true,
   };
