@@ -52,13 +52,11 @@ export function readSshKeys(files: string[]): SshKey[] {
         `--ssh-key ${file}: not an OpenSSH public key file (e.g. ~/.ssh/id_ed25519.pub)`,
       );
     }
-    lines.forEach((key, i) => {
+    for (const key of lines) {
       const comment = key.split(" ")[2];
-      keys.push({
-        name: comment?.replace(/[^A-Za-z0-9_.@-]/g, "_") || `key${keys.length + i}`,
-        key,
-      });
-    });
+      // A key without a comment is named by its position among all keys given.
+      keys.push({ name: comment?.replace(/[^A-Za-z0-9_.@-]/g, "_") || `key${keys.length}`, key });
+    }
   }
   return keys;
 }
