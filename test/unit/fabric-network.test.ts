@@ -74,7 +74,9 @@ describe("network definitions", () => {
     );
     expect(() =>
       defineNetwork(s, { name: "x", subnet: "10.20.20.0/24", bridgeIp: "10.20.20.1" }),
-    ).toThrow("both");
+    ).toThrow(
+      "--gateway 10.20.20.1 (the default: the subnet's first address) and --bridge-ip 10.20.20.1 are the same address",
+    );
   });
 
   it("checks VM addresses: inside, not gateway or bridge, not taken", () => {

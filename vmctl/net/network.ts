@@ -73,7 +73,14 @@ export function defineNetwork(store: StoreData, req: NetworkRequest): Network {
     req.bridgeIp ?? formatIpv4(subnet.network + 2),
     "bridge address",
   );
-  if (gateway === bridgeIp) throw invalid(`gateway and bridge address are both ${req.gateway}`);
+  if (gateway === bridgeIp) {
+    // One of them may be a default the user never typed: say which, so the fix is obvious.
+    const flag = (name: string, given: string | undefined, which: string) =>
+      `${name} ${formatIpv4(gateway)}${given === undefined ? ` (the default: the subnet's ${which} address)` : ""}`;
+    throw invalid(
+      `${flag("--gateway", req.gateway, "first")} and ${flag("--bridge-ip", req.bridgeIp, "second")} are the same address; give them different addresses`,
+    );
+  }
   const table = freeTable(store);
   const bridge = bridgeName(req.name);
   if (store.networks.some((n) => n.bridge === bridge))
