@@ -114,12 +114,14 @@ function decodeUserData(node: unknown): string {
   return attr(node, "encoding") === "base64" ? Buffer.from(body, "base64").toString("utf8") : body;
 }
 
+/** Escapes text for an element or an attribute, whichever quote the attribute uses. */
 export const escapeXml = (s: string): string =>
   s
     .replaceAll("&", "&amp;")
     .replaceAll("<", "&lt;")
     .replaceAll(">", "&gt;")
-    .replaceAll('"', "&quot;");
+    .replaceAll('"', "&quot;")
+    .replaceAll("'", "&apos;");
 
 export interface MetadataFields {
   hostname?: string;

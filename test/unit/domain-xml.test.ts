@@ -164,8 +164,21 @@ describe("domain XML", () => {
       spec({ disk: "/d/a&b.qcow2", boot: { kernel: "/k", cmdline: "x='<1>'" } }),
     );
     expect(xml).toContain("<source file='/d/a&amp;b.qcow2'/>");
-    expect(xml).toContain("<cmdline>x='&lt;1&gt;'</cmdline>");
+    expect(xml).toContain("<cmdline>x=&apos;&lt;1&gt;&apos;</cmdline>");
     expect(validateWithLibvirt(xml)).toMatch(/^exit 0: .* validates\n$/);
+  });
+
+  it("escapes ' inside single-quoted attributes (a disk path with an apostrophe)", () => {
+    const xml = domainXml(spec({ disk: "/d/o'brien.qcow2", consoleLog: "/l/it's.log" }));
+    expect(xml).toContain("<source file='/d/o&apos;brien.qcow2'/>");
+    expect(xml).toContain("<log file='/l/it&apos;s.log' append='off'/>");
+    expect(validateWithLibvirt(xml)).toMatch(/^exit 0: .* validates\n$/);
+  });
+
+  it("reads back metadata values holding quotes exactly as written", () => {
+    const key = `${KEY} o'neil "home"`;
+    const xml = domainXml(spec({ metadata: { addresses: [], sshKeys: [{ name: "o'n", key }] } }));
+    expect(instanceFromDomainXml(xml)?.sshKeys).toEqual([{ name: "o'n", key }]);
   });
 });
 
