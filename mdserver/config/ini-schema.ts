@@ -1,4 +1,5 @@
 import { ConfigError } from "../../lib/errors.js";
+import type { IniEntry } from "./ini-read.js";
 
 /** One key of an INI section: how to turn its string into a value, and its default. */
 export interface KeySpec<T> {
@@ -17,7 +18,7 @@ export class BadValue extends Error {}
 export function parseSection<S extends SectionSpec>(
   file: string,
   section: string,
-  raw: Record<string, unknown>,
+  raw: Map<string, IniEntry> | undefined,
   spec: S,
 ): SectionValues<S> {
   const out: Record<string, unknown> = {};
@@ -27,31 +28,28 @@ export function parseSection<S extends SectionSpec>(
     byName.set(key, key);
     for (const alias of ks.aliases ?? []) byName.set(alias, key);
   }
-  for (const [name, value] of Object.entries(raw)) {
+  const given = new Map<string, { name: string; line: number }>();
+  for (const [name, { value, line }] of raw ?? []) {
     const key = byName.get(name);
     const where = `${file}: [${section}] ${name}`;
     if (key === undefined) {
       throw new ConfigError(`${where}: unknown key (known: ${Object.keys(spec).join(", ")})`);
     }
-    // The ini package turns bare true/false into booleans: give them back as text.
-    const text = typeof value === "boolean" ? String(value) : value;
-    if (typeof text !== "string") {
-      throw new ConfigError(`${where}: expected a single value, not ${describe(value)}`);
+    const first = given.get(key);
+    if (first) {
+      throw new ConfigError(
+        `${file}: line ${line}: [${section}] ${name}: same key as ${first.name} on line ${first.line}; keep one`,
+      );
     }
+    given.set(key, { name, line });
     try {
-      out[key] = (spec[key] as KeySpec<unknown>).parse(text.trim());
+      out[key] = (spec[key] as KeySpec<unknown>).parse(value);
     } catch (err) {
       if (err instanceof BadValue) throw new ConfigError(`${where}: ${err.message}`);
       throw err;
     }
   }
   return out as SectionValues<S>;
-}
-
-function describe(value: unknown): string {
-  if (Array.isArray(value)) return "a list (a key given twice with [])";
-  if (typeof value === "object" && value !== null) return "a section";
-  return typeof value;
 }
 
 export const str = (def: string): KeySpec<string> => ({ default: def, parse: (t) => t });

@@ -1,7 +1,7 @@
 import { isIP } from "node:net";
-import { parse as parseIni } from "ini";
 import { ConfigError } from "../../lib/errors.js";
 import { isSshPublicKey } from "../../lib/instance.js";
+import { readIni } from "./ini-read.js";
 import {
   BadValue,
   bool,
@@ -65,22 +65,10 @@ export interface MdserverConfig {
 
 /** Parses the INI text of mdserver.conf; throws ConfigError naming file, section and key. */
 export function parseMdserverConfig(file: string, text: string): MdserverConfig {
-  checkLines(file, text);
-  const raw: Record<string, unknown> = parseIni(text);
-  for (const [name, value] of Object.entries(raw)) {
-    if (typeof value !== "object" || value === null || Array.isArray(value)) {
-      throw new ConfigError(
-        `${file}: ${name}: every key must be inside [mdserver] or [public-keys]`,
-      );
-    }
-  }
-  const server = parseSection(file, "mdserver", sectionOf(raw, "mdserver"), MDSERVER_KEYS);
+  const raw = readIni(file, text, ["mdserver", "public-keys"]);
+  const server = parseSection(file, "mdserver", raw.get("mdserver")?.entries, MDSERVER_KEYS);
   const publicKeys: MdserverConfig["publicKeys"] = [];
-  for (const [name, value] of Object.entries(sectionOf(raw, "public-keys"))) {
-    const key = typeof value === "string" ? value.trim() : "";
-    if (!/^[A-Za-z0-9_.@-]+$/.test(name)) {
-      throw new ConfigError(`${file}: [public-keys] ${name}: name may use letters, digits, _.@-`);
-    }
+  for (const [name, { value: key }] of raw.get("public-keys")?.entries ?? []) {
     if (!isSshPublicKey(key)) {
       throw new ConfigError(
         `${file}: [public-keys] ${name}: not an OpenSSH public key (expected "ssh-ed25519 AAAA... comment")`,
@@ -90,28 +78,4 @@ export function parseMdserverConfig(file: string, text: string): MdserverConfig 
   }
   const userdataDir = server["userdata-dir"] ?? `${server["md-base"].replace(/\/+$/, "")}/userdata`;
   return { file, server, publicKeys, userdataDir };
-}
-
-/** The ini package accepts almost anything; name the first line that is not INI. */
-function checkLines(file: string, text: string): void {
-  text.split(/\r?\n/).forEach((line, i) => {
-    const t = line.trim();
-    if (t === "" || t.startsWith("#") || t.startsWith(";")) return;
-    const where = `${file}: line ${i + 1}`;
-    if (t.startsWith("[")) {
-      const m = /^\[([^\]]*)\]$/.exec(t);
-      if (!m) throw new ConfigError(`${where}: "${t}" is not a [section] header`);
-      if (!["mdserver", "public-keys"].includes(m[1] as string)) {
-        throw new ConfigError(
-          `${where}: [${m[1]}]: unknown section (known: mdserver, public-keys)`,
-        );
-      }
-    } else if (!t.includes("=") || t.startsWith("=")) {
-      throw new ConfigError(`${where}: "${t}" is not "key = value"`);
-    }
-  });
-}
-
-function sectionOf(raw: Record<string, unknown>, name: string): Record<string, unknown> {
-  return (raw[name] as Record<string, unknown> | undefined) ?? {};
 }

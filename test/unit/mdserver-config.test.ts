@@ -35,6 +35,19 @@ describe("mdserver.conf", () => {
     expect(c.userdataDir).toBe("/x");
   });
 
+  it("keeps ; and # inside a value (only whole lines are comments)", () => {
+    const c = parse(
+      "[mdserver]\n# a comment\n  ; another\npassword = abc;def#ghi\ndomain = a #b\n",
+    );
+    expect(c.server.password).toBe("abc;def#ghi");
+    expect(c.server.domain).toBe("a #b");
+  });
+
+  it("removes one pair of double quotes around a value (to keep blanks)", () => {
+    expect(parse('[mdserver]\npassword = "  two words "\n').server.password).toBe("  two words ");
+    expect(parse('[mdserver]\npassword = a"b"\n').server.password).toBe('a"b"');
+  });
+
   it("reads true/false as booleans", () => {
     expect(parse("[mdserver]\nssh-pwauth = false\n").server["ssh-pwauth"]).toBe(false);
     expect(parse("[mdserver]\nlibvirt = no\n").server.libvirt).toBe(false);
@@ -57,8 +70,27 @@ describe("mdserver.conf", () => {
     ["[mdserver]\nimdsv2 = maybe\n", '[mdserver] imdsv2: "maybe" is not one of optional, required'],
     ["[mdserver]\nssh-pwauth = perhaps\n", '[mdserver] ssh-pwauth: "perhaps" is not yes/no'],
     ["[mdserver]\naccount-id = 12\n", '[mdserver] account-id: "12" is not 12 digits'],
-    ["[mdserver]\nport[] = 1\n", "[mdserver] port: expected a single value"],
-    ["port = 80\n", "port: every key must be inside [mdserver] or [public-keys]"],
+    ["[mdserver]\nport[] = 1\n", 'mdserver.conf: line 2: "port[]" is not a key name'],
+    [
+      "port = 80\n",
+      "line 1: port: every key must be inside a section ([mdserver] or [public-keys])",
+    ],
+    [
+      "[mdserver]\nport = 80\nregion = a\nport = 81\n",
+      "mdserver.conf: line 4: [mdserver] port: given twice (first on line 2); keep one",
+    ],
+    [
+      "[mdserver]\nlisten = 127.0.0.1\nlisten_address = 127.0.0.2\n",
+      "mdserver.conf: line 3: [mdserver] listen_address: same key as listen on line 2; keep one",
+    ],
+    [
+      `[public-keys]\na = ${KEY}\na = ${KEY}\n`,
+      "mdserver.conf: line 3: [public-keys] a: given twice (first on line 2); keep one",
+    ],
+    [
+      "[mdserver]\nport = 80\n[public-keys]\n[mdserver]\nregion = x\n",
+      "mdserver.conf: line 4: [mdserver]: section given twice (first on line 1); merge them",
+    ],
     ["[server]\nport = 80\n", "mdserver.conf: line 1: [server]: unknown section"],
     ["[a.b]\nport = 80\n", "line 1: [a.b]: unknown section"],
     ["[mdserver]\njust words\n", 'mdserver.conf: line 2: "just words" is not "key = value"'],
