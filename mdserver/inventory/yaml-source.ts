@@ -1,5 +1,6 @@
 import { isIP } from "node:net";
 import yaml from "js-yaml";
+import { z } from "zod";
 import { isCryptHash } from "../../lib/crypt/sha512-crypt.js";
 import { ConfigError } from "../../lib/errors.js";
 import {
@@ -7,7 +8,6 @@ import {
   instanceIdFromUuid,
   isSshPublicKey,
   isUuid,
-  type SshKey,
   uuidFromName,
 } from "../../lib/instance.js";
 import { normalizeMac } from "../../lib/net-address.js";
@@ -18,7 +18,8 @@ import { normalizeMac } from "../../lib/net-address.js";
  *   instances:
  *     - name: web1                  # required, unique
  *       ip: 10.0.0.5                # or ips: [10.0.0.5, ...]; required
- *       uuid: 4e1c...               # optional; instance-id derives from it (else from the name)
+ *       uuid: 4e1c...               # optional; instance-id = its first 17 hex digits (else from
+ *                                   # the name); unique, and so are those 17 digits
  *       hostname: web1              # optional, default: name
  *       mac: 52:54:00:12:34:56      # or macs: [...]
  *       ssh-keys: {alice: "ssh-ed25519 AAAA..."}   # or a list of keys
@@ -28,125 +29,156 @@ import { normalizeMac } from "../../lib/net-address.js";
  *         #cloud-config
  *       image, instance-type, network, created
  */
-const KEYS = new Set([
-  "name",
-  "ip",
-  "ips",
-  "uuid",
-  "hostname",
-  "mac",
-  "macs",
-  "ssh-keys",
-  "password-hash",
-  "ssh-pwauth",
-  "user-data",
-  "image",
-  "instance-type",
-  "network",
-  "created",
-]);
+const text = (what = "text") =>
+  z.union([z.string(), z.number()], {
+    error: (iss) => (iss.input === undefined ? "required" : `expected ${what}`),
+  });
+const ip = z.string({ error: "expected an IP address" }).refine((a) => isIP(a) !== 0, {
+  error: (iss) => `"${String(iss.input)}" is not an IP address`,
+});
+const mac = z.string({ error: "expected a MAC address" }).transform((m, ctx) => {
+  const n = normalizeMac(m);
+  if (!n) ctx.addIssue({ code: "custom", message: `"${m}" is not a MAC address` });
+  return n ?? m;
+});
+const sshKey = z
+  .string({ error: "not an OpenSSH public key" })
+  .refine(isSshPublicKey, { error: "not an OpenSSH public key" })
+  .transform((k) => k.trim());
+/** A list of keys is named default, key1, key2... (the first is what cloud-init calls default). */
+const sshKeys = z.preprocess(
+  (v) =>
+    Array.isArray(v)
+      ? Object.fromEntries(v.map((k, i) => [i === 0 ? "default" : `key${i}`, k]))
+      : v,
+  z.record(z.string(), sshKey, { error: "expected a list or a mapping of keys" }),
+);
 
-export function parseInstancesYaml(file: string, text: string): Instance[] {
+const entrySchema = z
+  .object(
+    {
+      name: text(),
+      ip: ip.optional(),
+      ips: z.array(ip, { error: "expected a list" }).optional(),
+      uuid: z
+        .string({ error: "expected a UUID" })
+        .refine(isUuid, { error: (iss) => `"${String(iss.input)}" is not a UUID` })
+        .transform((u) => u.toLowerCase())
+        .optional(),
+      hostname: text().optional(),
+      mac: mac.optional(),
+      macs: z.array(mac, { error: "expected a list" }).optional(),
+      "ssh-keys": sshKeys.optional(),
+      "password-hash": z
+        .string({ error: "expected text" })
+        .refine(isCryptHash, { error: "not a crypt hash (make one with: openssl passwd -6)" })
+        .optional(),
+      "ssh-pwauth": z.boolean({ error: "expected true or false" }).optional(),
+      "user-data": z.string({ error: "expected text" }).optional(),
+      image: text().optional(),
+      "instance-type": text().optional(),
+      network: text().optional(),
+      // YAML reads an unquoted 2026-01-01T00:00:00Z as a date.
+      created: z
+        .union([z.string(), z.date().transform((d) => d.toISOString())], {
+          error: "expected a time",
+        })
+        .optional(),
+    },
+    { error: "expected a mapping with name and ip" },
+  )
+  .strict();
+
+const fileSchema = z
+  .object(
+    { instances: z.array(entrySchema, { error: 'expected a top-level "instances:" list' }) },
+    { error: 'expected a top-level "instances:" list' },
+  )
+  .strict();
+
+type Entry = z.infer<typeof entrySchema>;
+const KNOWN = Object.keys(entrySchema.shape).join(", ");
+
+export function parseInstancesYaml(file: string, source: string): Instance[] {
   let doc: unknown;
   try {
-    doc = yaml.load(text);
+    doc = yaml.load(source);
   } catch (err) {
     const first = String((err as Error).message).split("\n")[0];
     throw new ConfigError(`${file}: not valid YAML: ${first}`);
   }
   if (doc === undefined || doc === null) return [];
-  const list = (doc as { instances?: unknown }).instances;
-  if (typeof doc !== "object" || !Array.isArray(list)) {
-    throw new ConfigError(`${file}: expected a top-level "instances:" list`);
-  }
-  const names = new Set<string>();
-  return list.map((entry, i) => {
-    const inst = parseEntry(`${file}: instances[${i}]`, entry);
-    if (names.has(inst.name))
-      throw new ConfigError(`${file}: instances[${i}].name: "${inst.name}" is used twice`);
-    names.add(inst.name);
-    return inst;
-  });
+  const parsed = fileSchema.safeParse(doc);
+  if (!parsed.success) throw new ConfigError(`${file}: ${describeIssue(parsed.error.issues[0])}`);
+  const instances = parsed.data.instances.map((e, i) => toInstance(`${file}: instances[${i}]`, e));
+  refuseShared(file, instances);
+  return instances;
 }
 
-function parseEntry(where: string, entry: unknown): Instance {
-  if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
-    throw new ConfigError(`${where}: expected a mapping with name and ip`);
-  }
-  const e = entry as Record<string, unknown>;
-  for (const key of Object.keys(e)) {
-    if (!KEYS.has(key))
-      throw new ConfigError(`${where}.${key}: unknown key (known: ${[...KEYS].join(", ")})`);
-  }
-  const str = (key: string): string | undefined => {
-    const v = e[key];
-    if (v === undefined || v === null) return undefined;
-    if (typeof v === "string" || typeof v === "number") return String(v);
-    if (v instanceof Date) return v.toISOString();
-    throw new ConfigError(`${where}.${key}: expected text`);
-  };
-  const strs = (one: string, many: string): string[] => {
-    const v = e[many] ?? (e[one] === undefined ? [] : [e[one]]);
-    if (!Array.isArray(v)) throw new ConfigError(`${where}.${many}: expected a list`);
-    return v.map(String);
-  };
-  const name = str("name");
-  if (!name) throw new ConfigError(`${where}.name: required`);
-  const addresses = strs("ip", "ips");
+function toInstance(where: string, e: Entry): Instance {
+  const name = String(e.name);
+  const addresses = e.ips ?? (e.ip === undefined ? [] : [e.ip]);
   if (addresses.length === 0)
     throw new ConfigError(`${where}: needs ip (the address its requests come from)`);
-  for (const a of addresses)
-    if (!isIP(a)) throw new ConfigError(`${where}.ip: "${a}" is not an IP address`);
-  const macs = strs("mac", "macs").map((m) => {
-    const n = normalizeMac(m);
-    if (!n) throw new ConfigError(`${where}.mac: "${m}" is not a MAC address`);
-    return n;
-  });
-  const uuid = str("uuid")?.toLowerCase() ?? uuidFromName(name);
-  if (!isUuid(uuid)) throw new ConfigError(`${where}.uuid: "${uuid}" is not a UUID`);
-  const passwordHash = str("password-hash");
-  if (passwordHash && !isCryptHash(passwordHash)) {
-    throw new ConfigError(
-      `${where}.password-hash: not a crypt hash (make one with: openssl passwd -6)`,
-    );
-  }
-  const pwauth = e["ssh-pwauth"];
-  if (pwauth !== undefined && typeof pwauth !== "boolean") {
-    throw new ConfigError(`${where}.ssh-pwauth: expected true or false`);
-  }
+  const uuid = e.uuid ?? uuidFromName(name);
+  const opt = (v: string | number | undefined) => (v === undefined ? undefined : String(v));
   return {
     name,
     uuid,
     instanceId: instanceIdFromUuid(uuid),
-    hostname: str("hostname"),
-    network: str("network"),
+    hostname: opt(e.hostname),
+    network: opt(e.network),
     addresses,
-    macs,
-    sshKeys: parseKeys(`${where}.ssh-keys`, e["ssh-keys"]),
-    passwordHash,
-    sshPwauth: pwauth as boolean | undefined,
-    userData: str("user-data"),
-    image: str("image"),
-    instanceType: str("instance-type"),
-    created: str("created"),
+    macs: e.macs ?? (e.mac === undefined ? [] : [e.mac]),
+    sshKeys: Object.entries(e["ssh-keys"] ?? {}).map(([n, key]) => ({ name: n, key })),
+    passwordHash: e["password-hash"],
+    sshPwauth: e["ssh-pwauth"],
+    userData: e["user-data"],
+    image: opt(e.image),
+    instanceType: opt(e["instance-type"]),
+    created: e.created,
     loginUser: undefined,
     source: "file",
   };
 }
 
-function parseKeys(where: string, value: unknown): SshKey[] {
-  if (value === undefined || value === null) return [];
-  const pairs: [string, unknown][] = Array.isArray(value)
-    ? value.map((k, i) => [i === 0 ? "default" : `key${i}`, k])
-    : typeof value === "object"
-      ? Object.entries(value as Record<string, unknown>)
-      : [];
-  if (pairs.length === 0 && !Array.isArray(value))
-    throw new ConfigError(`${where}: expected a list or a mapping of keys`);
-  return pairs.map(([name, key]) => {
-    if (typeof key !== "string" || !isSshPublicKey(key)) {
-      throw new ConfigError(`${where}.${name}: not an OpenSSH public key`);
+/**
+ * Two entries with one name, UUID or instance-id would share tokens and a boot record: refuse.
+ * The instance-id keeps only the UUID's first 17 hex digits, so distinct UUIDs can collide.
+ */
+function refuseShared(file: string, instances: Instance[]): void {
+  const names = new Map<string, number>();
+  const uuids = new Map<string, number>();
+  const ids = new Map<string, number>();
+  instances.forEach((inst, i) => {
+    const at = `${file}: instances[${i}]`;
+    const n = names.get(inst.name);
+    if (n !== undefined)
+      throw new ConfigError(`${at}.name: "${inst.name}" is used twice (instances[${n}])`);
+    const u = uuids.get(inst.uuid);
+    if (u !== undefined)
+      throw new ConfigError(`${at}.uuid: "${inst.uuid}" is used twice (instances[${u}])`);
+    const d = ids.get(inst.instanceId);
+    if (d !== undefined) {
+      throw new ConfigError(
+        `${at}.uuid: gives instance-id ${inst.instanceId} like instances[${d}] (the first 17 hex digits must differ)`,
+      );
     }
-    return { name, key: key.trim() };
+    names.set(inst.name, i);
+    uuids.set(inst.uuid, i);
+    ids.set(inst.instanceId, i);
   });
+}
+
+/** One zod issue as `instances[0].ip: why`, the shape every config message here has. */
+function describeIssue(issue: z.core.$ZodIssue | undefined): string {
+  if (!issue) return "invalid";
+  const path = issue.path
+    .map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`))
+    .join("");
+  if (issue.code === "unrecognized_keys") {
+    const key = `${path}${path ? "." : ""}${issue.keys[0]}`;
+    return `${key}: unknown key (known: ${path === "" ? "instances" : KNOWN})`;
+  }
+  return path ? `${path}: ${issue.message}` : issue.message;
 }

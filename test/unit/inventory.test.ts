@@ -111,6 +111,8 @@ describe("Inventory", () => {
   });
 });
 
+const UUID_A = "3f6c1d2e-8a4b-4c7d-9e0f-1a2b3c4d5e6a";
+
 describe("instances YAML", () => {
   it("reads entries with defaults", () => {
     const [a] = parseInstancesYaml(
@@ -148,8 +150,30 @@ describe("instances YAML", () => {
       "ssh-keys.default: not an OpenSSH public key",
     ],
     ["instances: {a: 1}", 'expected a top-level "instances:" list'],
+    ["instances: []\nextra: 1", "i.yaml: extra: unknown key (known: instances)"],
+    ["instances: [7]", "i.yaml: instances[0]: expected a mapping with name and ip"],
+    [
+      "instances: [{name: a, ips: [10.0.0.1, 10.0.0.x]}]",
+      'i.yaml: instances[0].ips[1]: "10.0.0.x" is not an IP address',
+    ],
+    ["instances: [{name: a, ip: 10.0.0.1, ssh-pwauth: 1}]", "ssh-pwauth: expected true or false"],
+    ["instances: [{name: [a], ip: 10.0.0.1}]", "i.yaml: instances[0].name: expected text"],
+    ["instances: [{name: a, ip: 10.0.0.1, mac: 52:54}]", 'instances[0].mac: "52:54" is not a MAC'],
+    [
+      "instances: [{name: a, ip: 10.0.0.1, uuid: not-a-uuid}]",
+      'i.yaml: instances[0].uuid: "not-a-uuid" is not a UUID',
+    ],
+    [
+      `instances:\n  - {name: a, ip: 10.0.0.1, uuid: ${UUID_A}}\n  - {name: b, ip: 10.0.0.2, uuid: ${UUID_A.toUpperCase()}}`,
+      `i.yaml: instances[1].uuid: "${UUID_A}" is used twice (instances[0])`,
+    ],
+    [
+      `instances:\n  - {name: a, ip: 10.0.0.1, uuid: ${UUID_A}}\n  - {name: b, ip: 10.0.0.2, uuid: ${UUID_A.slice(0, -1)}f}`,
+      "i.yaml: instances[1].uuid: gives instance-id i-3f6c1d2e8a4b4c7d9 like instances[0] (the first 17 hex digits must differ)",
+    ],
     ["instances: [\n  - {name: a", "i.yaml: not valid YAML"],
   ])("refuses %j with one clear line", (text, message) => {
     expect(() => parseInstancesYaml("i.yaml", text)).toThrow(message);
+    expect(() => parseInstancesYaml("i.yaml", text)).not.toThrow(/\n/);
   });
 });
