@@ -83,7 +83,9 @@ export async function converge(
         const also = done.length
           ? `; rolled back ${done.map((d) => d.plan.machine).join(", ")}${failed ? ` (${failed} undo commands failed)` : ""}`
           : "";
-        throw new AppError("APPLY", `${errorMessage(err)}${also}`);
+        // Keeps the tool's stderr: --verbose shows it under the one-line message.
+        const detail = err instanceof AppError ? err.detail : undefined;
+        throw new AppError("APPLY", `${errorMessage(err)}${also}`, detail);
       }
     }
     return { result: plans };
