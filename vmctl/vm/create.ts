@@ -129,8 +129,8 @@ export async function createVm(req: CreateRequest, ctx: VmContext): Promise<Crea
       consoleLog: paths.consoleLog,
       identity: req.identity,
       virtType,
+      // No hostname: it equals the name, and mdserver derives it (with its hostname-prefix).
       metadata: {
-        hostname: req.name,
         network: net.name,
         addresses: [ip],
         sshKeys: req.sshKeys,
