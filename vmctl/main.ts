@@ -17,9 +17,25 @@ function runnerFor(target: Target): Runner {
   return r;
 }
 
+/**
+ * A sink for one output stream. When its reader goes away (`vmctl net show | head`), the rest of
+ * the output is dropped quietly: the command still finishes (a change is never left half-made
+ * because nobody reads), and the exit code is its own.
+ */
+function sink(stream: NodeJS.WriteStream): (line: string) => void {
+  let open = true;
+  stream.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code !== "EPIPE" && err.code !== "ERR_STREAM_DESTROYED") throw err;
+    open = false;
+  });
+  return (line) => {
+    if (open && !stream.destroyed) stream.write(`${line}\n`);
+  };
+}
+
 const code = await run(process.argv.slice(2), {
-  stdout: (line) => process.stdout.write(`${line}\n`),
-  stderr: (line) => process.stderr.write(`${line}\n`),
+  stdout: sink(process.stdout),
+  stderr: sink(process.stderr),
   clusterPath: process.env.VMCTL_CLUSTER ?? "/etc/vmctl/cluster.yaml",
   stateDir: "/var/lib/vmctl",
   readFile: (path) => readFileSync(path, "utf8"),

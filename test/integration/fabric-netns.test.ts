@@ -164,6 +164,29 @@ describe("vmctl fabric in network namespaces", () => {
     expect(out).not.toContain("[ ]");
   });
 
+  it("net show piped into head -1 ends quietly with its own exit code", () => {
+    // A copy of the store with more port records than a pipe holds, so vmctl is still writing
+    // when head exits: the write fails with EPIPE every time, not by chance.
+    const state = join(lab.dir, "epipe-state");
+    mkdirSync(state);
+    const data = JSON.parse(readFileSync(join(lab.stateDir, "networks.json"), "utf8"));
+    for (let i = 0; i < 3000; i++)
+      data.ports.push({
+        network: "net1",
+        host: "host1",
+        ip: `10.10.${i >> 8}.${i & 255}`,
+        dev: `x${i}`,
+      });
+    writeFileSync(join(state, "networks.json"), JSON.stringify(data));
+    const vmctlCli = ["dist/vmctl/main.js", "--cluster", lab.clusterFile, "--state-dir", state];
+    const script = `"$@" net show net1 2>"${state}/stderr" | head -1; echo "exit \${PIPESTATUS[0]}"`;
+    const out = execFileSync("bash", ["-c", script, "bash", process.execPath, ...vmctlCli], {
+      encoding: "utf8",
+    });
+    expect(out).toMatch(/^network net1 10\.10\.10\.0\/24 .*\nexit 0\n$/);
+    expect(readFileSync(join(state, "stderr"), "utf8")).toBe("");
+  });
+
   it("attaches VMs through the port API", async () => {
     const { host1, host2 } = lab.hosts;
     vms.v1 = lab.addVm("v1", host1, "vm1", "10.10.10.11/24", "10.10.10.1", MAC.v1);
