@@ -6,6 +6,8 @@ export interface Command {
   mutates: boolean;
   /** Text fed to the command's stdin (for `ip -batch -`, `ipset restore`, ...). */
   input?: string;
+  /** Overrides the Runner's time limit (a multi-GiB image conversion takes minutes). */
+  timeoutMs?: number;
 }
 
 /** Where a command runs: this machine, inside a network namespace, or over ssh. */

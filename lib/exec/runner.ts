@@ -44,7 +44,7 @@ export class ExecRunner implements Runner {
       const r = await execa(file, args, {
         reject: false,
         env: { LC_ALL: "C" },
-        timeout: this.timeoutMs,
+        timeout: command.timeoutMs ?? this.timeoutMs,
         stripFinalNewline: false,
         ...(command.input === undefined ? { stdin: "ignore" } : { input: command.input }),
       });

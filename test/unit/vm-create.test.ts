@@ -33,6 +33,7 @@ const CREATE_TOOLS = [
   "test",
   "mv",
   "chmod",
+  "chown",
   "install",
   "sh",
   "tee",
@@ -155,6 +156,13 @@ describe("vmctl create", () => {
     expect(Math.max(disk, port, router)).toBeLessThan(define);
     expect(Math.max(dhcp, define)).toBeLessThan(start);
     expect(start).toBe(t.log.length - 1);
+    // The overlay is QEMU's alone, in a directory only root and QEMU can enter.
+    const dir = at(/netns:h1: install -d -m 0750 -o root -g libvirt-qemu -- \/srv\/h1\/disks$/);
+    const owner = at(/netns:h1: chown libvirt-qemu:libvirt-qemu -- \/srv\/h1\/disks\/web1.qcow2$/);
+    const mode = at(/netns:h1: chmod 0600 -- \/srv\/h1\/disks\/web1.qcow2$/);
+    expect([dir, disk, owner].sort((a, b) => a - b)).toEqual([dir, disk, owner]);
+    expect(mode).toBeGreaterThan(owner);
+    expect(mode).toBeLessThan(define);
     expect(t.ports()).toEqual([
       expect.objectContaining({ network: "net1", host: "host1", ip: "10.10.10.3" }),
     ]);
@@ -163,6 +171,7 @@ describe("vmctl create", () => {
 
   it.each([
     ["the disk", (c: Command) => c.file === "qemu-img"],
+    ["the disk's owner", (c: Command) => c.file === "chown"],
     ["the tap", (c: Command) => c.file === "ip" && c.args[0] === "tuntap"],
     ["the filters", (c: Command) => c.file === "ebtables-restore"],
     ["the router route", (c: Command) => c.file === "ip" && c.args.includes("via")],

@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { AppError } from "../../lib/errors.js";
 import { type Command as Cmd, LOCAL } from "../../lib/exec/command.js";
 import type { CliDeps, GlobalOptions } from "../context.js";
+import type { Image } from "../vm/images.js";
 import { imageStore, vmContext } from "../vm/vm-context.js";
 import { listVms } from "../vm/vms.js";
 import { age, table } from "./table.js";
@@ -17,7 +18,7 @@ export function registerImage(program: Command, deps: CliDeps, globals: () => Gl
   const image = program.command("image").description("the cache of base images");
   image
     .command("import")
-    .description("copy a cloud image (qcow2/raw) into the cache, read-only")
+    .description("copy a cloud image (qcow2/raw, no backing file) into the cache, read-only")
     .argument("<name>")
     .argument("<file>")
     .option("--kernel <file>", "kernel for direct boot (images without a bootloader)")
@@ -35,11 +36,7 @@ export function registerImage(program: Command, deps: CliDeps, globals: () => Gl
           ? (c: Cmd) => (deps.interactive as NonNullable<CliDeps["interactive"]>)(LOCAL, c)
           : undefined;
       const img = await imageStore(deps, g).import(name, file, o, visible);
-      if (g.json) deps.stdout(JSON.stringify(img));
-      else
-        deps.stdout(
-          `imported ${img.name}: ${img.file} (${(img.virtualSize / 2 ** 30).toFixed(1)} GiB virtual)`,
-        );
+      reportImported(deps, g, img);
     });
   image
     .command("list")
@@ -48,14 +45,21 @@ export function registerImage(program: Command, deps: CliDeps, globals: () => Gl
       const g = globals();
       const images = imageStore(deps, g).list();
       if (g.json) return deps.stdout(JSON.stringify(images));
-      const rows = [["NAME", "VIRTUAL-SIZE", "KERNEL-BOOT", "USER", "AGE"]];
+      const rows = [
+        ["NAME", "SIZE", "VIRTUAL", "FORMAT", "BOOT", "DIGEST", "USER", "AGE", "SOURCE"],
+      ];
       for (const i of images) {
         rows.push([
           i.name,
-          `${(i.virtualSize / 2 ** 30).toFixed(1)}G`,
-          i.kernel ? "yes" : "no",
+          i.sizeBytes === undefined ? "-" : gib(i.sizeBytes),
+          gib(i.virtualSize),
+          i.format,
+          // The firmware the disk's partition table can boot with (see image-firmware.ts).
+          i.kernel ? "kernel" : (i.firmware ?? "-"),
+          i.digest ? shortDigest(i.digest) : "-",
           i.user ?? "-",
           age(i.imported),
+          i.source ?? "-",
         ]);
       }
       for (const line of table(rows)) deps.stdout(line);
@@ -79,7 +83,25 @@ export function registerImage(program: Command, deps: CliDeps, globals: () => Gl
           `image ${name} backs ${users.map((v) => v.instance.name).join(", ")}: delete those VMs first`,
         );
       }
-      store.delete(name);
-      deps.stdout(`deleted image ${name}`);
+      await store.delete(name);
+      deps.stdout(`${g.dryRun ? "would delete" : "deleted"} image ${name}`);
     });
+}
+
+export function reportImported(deps: CliDeps, g: GlobalOptions, img: Image): void {
+  if (g.json) deps.stdout(JSON.stringify(img));
+  else
+    deps.stdout(
+      `${g.dryRun ? "would import" : "imported"} ${img.name}: ${img.file} (${gib(img.virtualSize)} virtual, ${img.format}, boot ${img.kernel ? "kernel" : img.firmware})`,
+    );
+}
+
+function gib(bytes: number): string {
+  return `${(bytes / 2 ** 30).toFixed(1)}G`;
+}
+
+/** sha256:0123456789ab… — enough to compare by eye; --json has the whole digest. */
+function shortDigest(digest: string): string {
+  const [alg, hex] = digest.split(":");
+  return hex ? `${alg}:${hex.slice(0, 12)}` : digest;
 }

@@ -16,6 +16,7 @@ import { attachPort, detachPort } from "../net/port.js";
 import { checkRequestedIp, freeAddresses } from "./allocate.js";
 import { addAntiSpoof, removeAntiSpoof } from "./anti-spoof.js";
 import { setReservation, stopDnsmasqIfIdle } from "./dhcp.js";
+import { overlayAccess, privateDir } from "./disk-access.js";
 import { removeHostFile } from "./host-files.js";
 import type { Image } from "./images.js";
 import { Rollback } from "./rollback.js";
@@ -176,11 +177,18 @@ export async function createVm(req: CreateRequest, ctx: VmContext): Promise<Crea
 }
 
 async function makeDisk(run: Runner, host: HostSpec, req: CreateRequest, disk: string) {
-  const dirs = [`${host.stateDir}/disks`, `${host.stateDir}/console`];
-  await run.run(cmd("mkdir", ["-p", "-m", "0755", "--", ...dirs], true));
+  // The disk is born 0644 (qemu-img's umask) inside a directory only root and QEMU can enter.
+  await run.run(privateDir(`${host.stateDir}/disks`));
+  await run.run(cmd("mkdir", ["-p", "-m", "0755", "--", `${host.stateDir}/console`], true));
   const size = req.diskBytes ? [String(req.diskBytes)] : [];
   const args = ["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", req.image.file, disk, ...size];
   await run.run(cmd("qemu-img", args, true));
+  try {
+    for (const c of overlayAccess(disk)) await run.run(c);
+  } catch (err) {
+    await removeHostFile(run, disk); // its undo is registered only once makeDisk succeeds
+    throw err;
+  }
 }
 
 /** Like Promise.all, but waits for every step to finish before reporting the first failure. */

@@ -1,8 +1,13 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { createReadStream, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
-import { AppError, lastLine } from "../../lib/errors.js";
+import { AppError } from "../../lib/errors.js";
 import { type Command, cmd } from "../../lib/exec/command.js";
 import type { Runner } from "../../lib/exec/runner.js";
+import { baseImageAccess, privateDir } from "./disk-access.js";
+import { writeHostFile } from "./host-files.js";
+import { inspectImageFile, qemuSource } from "./image-file.js";
+import { detectFirmware, type Firmware } from "./image-firmware.js";
 
 /** A read-only base image in vmctl's cache, with optional direct-kernel-boot files. */
 export interface Image {
@@ -16,20 +21,49 @@ export interface Image {
   /** The login user cloud-init creates in this image (debian, ubuntu, fedora...). */
   user?: string;
   imported: string;
+  /** Bytes of the cached file. */
+  sizeBytes?: number;
+  /** `sha256:HEX` or `sha512:HEX` of what was imported or downloaded (and verified). */
+  digest?: string;
+  firmware?: Firmware;
+  /** The URL it was pulled from, or the file it was imported from. */
+  source?: string;
+}
+
+export interface BootFiles {
+  kernel?: string;
+  initrd?: string;
+  cmdline?: string;
+  user?: string;
+}
+
+/** Where an image came from, when the caller knows more than a local path. */
+export interface Provenance {
+  digest: string;
+  source: string;
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+/** Converting a multi-GiB image takes minutes on a busy host. */
+const CONVERT_TIMEOUT_MS = 60 * 60_000;
+
+export function checkImageName(name: string): void {
+  if (!NAME.test(name))
+    throw new AppError("INVALID", `image name "${name}": use letters, digits, _.- (max 63)`);
+}
 
 /**
  * The image cache: <state-dir>/images/NAME.qcow2 (+ NAME.kernel, NAME.initrd) and NAME.json.
  * VM disks are qcow2 overlays with the cached file as backing file, so the cache must be
  * readable by the qemu user and visible at the same path on the hosts (shared or local storage).
+ * Every change goes through the Runner: with --dry-run it is a DryRunRunner and prints them.
  */
 export class ImageStore {
   readonly dir: string;
   constructor(
     stateDir: string,
     private readonly runner: Runner,
+    private readonly dryRun = false,
   ) {
     this.dir = join(stateDir, "images");
   }
@@ -49,12 +83,12 @@ export class ImageStore {
       : undefined;
   }
 
-  /** A cached image by name, or a file path used in place (checked with qemu-img). */
+  /** A cached image by name, or a file path used in place (checked like an import). */
   async resolve(nameOrPath: string): Promise<Image> {
     const cached = this.get(nameOrPath);
     if (cached) return cached;
     if (nameOrPath.includes("/") && existsSync(nameOrPath)) {
-      const info = await this.info(nameOrPath);
+      const info = await inspectImageFile(this.runner, nameOrPath, nameOrPath);
       return { name: basename(nameOrPath), file: resolve(nameOrPath), ...info, imported: "" };
     }
     throw new AppError(
@@ -63,29 +97,22 @@ export class ImageStore {
     );
   }
 
-  async info(file: string): Promise<{ format: string; virtualSize: number }> {
-    const r = await this.runner.probe(cmd("qemu-img", ["info", "--output=json", "--", file]));
-    if (r.exitCode !== 0) {
-      throw new AppError(
-        "BAD_IMAGE",
-        `${file}: not a disk image qemu-img can read (${lastLine(r.stderr)})`,
-      );
-    }
-    const j = JSON.parse(r.stdout) as { format: string; "virtual-size": number };
-    return { format: j.format, virtualSize: j["virtual-size"] };
+  /** Refuses a name in use before anything is downloaded or read. */
+  checkNew(name: string): void {
+    checkImageName(name);
+    if (this.get(name))
+      throw new AppError("EXISTS", `image ${name} exists (vmctl image delete ${name} first)`);
   }
 
   async import(
     name: string,
     file: string,
-    boot: { kernel?: string; initrd?: string; cmdline?: string; user?: string },
+    boot: BootFiles,
     /** On a terminal: runs qemu-img with its progress bar on the terminal. */
     visible?: (command: Command) => Promise<number>,
+    provenance?: Provenance,
   ): Promise<Image> {
-    if (!NAME.test(name))
-      throw new AppError("INVALID", `image name "${name}": use letters, digits, _.- (max 63)`);
-    if (this.get(name))
-      throw new AppError("EXISTS", `image ${name} exists (vmctl image delete ${name} first)`);
+    this.checkNew(name);
     for (const [flag, path] of Object.entries({
       FILE: file,
       "--kernel": boot.kernel,
@@ -95,25 +122,19 @@ export class ImageStore {
         throw new AppError("NOT_FOUND", `${flag} ${path}: no such file`);
     }
     if (boot.initrd && !boot.kernel) throw new AppError("INVALID", "--initrd needs --kernel");
-    const { format } = await this.info(file);
-    mkdirSync(this.dir, { recursive: true, mode: 0o755 });
+    // Checked before any byte of the image is read (a backing file would be followed).
+    const info = await inspectImageFile(this.runner, file, file);
+    const firmware = await detectFirmware(this.runner, file, info.format);
     const base = join(this.dir, `${name}.qcow2`);
+    const partial = join(this.dir, `.${name}.qcow2.part`);
     const made: string[] = [];
     try {
-      const args = [
-        "convert",
-        ...(visible ? ["-p"] : []),
-        "-f",
-        format,
-        "-O",
-        "qcow2",
-        "--",
-        file,
-        base,
-      ];
-      made.push(base);
-      const convert = cmd("qemu-img", args, true);
-      if (!visible) await this.runner.run(convert);
+      await this.runner.run(privateDir(this.dir));
+      const src = qemuSource(file, info.format);
+      const args = ["convert", ...(visible ? ["-p"] : []), "-O", "qcow2", "--", src, partial];
+      made.push(partial);
+      const convert = { ...cmd("qemu-img", args, true), timeoutMs: CONVERT_TIMEOUT_MS };
+      if (!visible || this.dryRun) await this.runner.run(convert);
       else if ((await visible(convert)) !== 0) {
         throw new AppError("IMPORT", `qemu-img convert of ${file} failed (see its message above)`);
       }
@@ -121,34 +142,56 @@ export class ImageStore {
         name,
         file: base,
         format: "qcow2",
-        virtualSize: (await this.info(base)).virtualSize,
+        virtualSize: info.virtualSize,
         imported: new Date().toISOString(),
+        digest: provenance?.digest ?? (this.dryRun ? "-" : `sha256:${await sha256File(file)}`),
+        firmware,
+        source: provenance?.source ?? resolve(file),
       };
+      const files = [base];
       for (const part of ["kernel", "initrd"] as const) {
-        const src = boot[part];
-        if (!src) continue;
+        const from = boot[part];
+        if (!from) continue;
         const dest = join(this.dir, `${name}.${part}`);
         made.push(dest);
-        await this.runner.run(cmd("cp", ["--", src, dest], true));
+        files.push(dest);
+        await this.runner.run(cmd("cp", ["--", from, dest], true));
         image[part] = dest;
       }
       if (boot.cmdline) image.cmdline = boot.cmdline;
       if (boot.user) image.user = boot.user;
-      await this.runner.run(cmd("chmod", ["0644", ...made], true));
-      writeFileSync(join(this.dir, `${name}.json`), `${JSON.stringify(image, null, 2)}\n`);
+      made.push(base);
+      await this.runner.run(cmd("mv", ["-f", "--", partial, base], true));
+      for (const c of baseImageAccess(files)) await this.runner.run(c);
+      if (!this.dryRun) image.sizeBytes = statSync(base).size;
+      await writeHostFile(
+        this.runner,
+        this.recordPath(name),
+        `${JSON.stringify(image, null, 2)}\n`,
+      );
       return image;
     } catch (err) {
-      for (const f of made) rmSync(f, { force: true });
+      await this.runner.probe(cmd("rm", ["-f", "--", ...made], true));
       throw err;
     }
   }
 
-  delete(name: string): boolean {
+  async delete(name: string): Promise<boolean> {
     const image = this.get(name);
     if (!image) return false;
-    for (const f of [image.file, image.kernel, image.initrd, join(this.dir, `${name}.json`)]) {
-      if (f) rmSync(f, { force: true });
-    }
+    const files = [image.file, image.kernel, image.initrd, this.recordPath(name)];
+    const present = files.filter((f): f is string => f !== undefined);
+    await this.runner.run(cmd("rm", ["-f", "--", ...present], true));
     return true;
   }
+
+  private recordPath(name: string): string {
+    return join(this.dir, `${name}.json`);
+  }
+}
+
+export async function sha256File(file: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest("hex");
 }

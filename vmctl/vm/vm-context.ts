@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { AppError } from "../../lib/errors.js";
 import { cmd, LOCAL } from "../../lib/exec/command.js";
+import { DryRunRunner } from "../../lib/exec/runner.js";
 import type { SshKey } from "../../lib/instance.js";
 import { isSshPublicKey } from "../../lib/instance.js";
 import { type CliDeps, fabricContext, type GlobalOptions } from "../context.js";
@@ -25,8 +26,11 @@ export function vmContext(deps: CliDeps, g: GlobalOptions): VmContext {
   };
 }
 
+/** With --dry-run the store's changes (all Runner commands) are printed instead of run. */
 export function imageStore(deps: CliDeps, g: GlobalOptions): ImageStore {
-  return new ImageStore(g.stateDir, deps.runnerFor(LOCAL));
+  const real = deps.runnerFor(LOCAL);
+  const dry = g.dryRun === true;
+  return new ImageStore(g.stateDir, dry ? new DryRunRunner(real, deps.stdout) : real, dry);
 }
 
 /** --ssh-key FILE...: each file's lines that are OpenSSH public keys. */
