@@ -173,6 +173,34 @@ describe("vmctl on real libvirt", () => {
     expect(r).toMatchObject({ code: 0, stdout: "web1 ready: 10.10.10.3 on net1, host host1\n" });
   }, 600_000);
 
+  it("keeps the base image and the overlay from other users while the guest runs", () => {
+    const files = {
+      overlay: join(lab.dir, "host1/disks/web1.qcow2"),
+      disks: join(lab.dir, "host1/disks"),
+      base: join(lab.stateDir, "images/deb12.qcow2"),
+      kernel: join(lab.stateDir, "images/deb12.kernel"),
+      images: join(lab.stateDir, "images"),
+    };
+    const seen = Object.fromEntries(
+      Object.entries(files).map(([k, f]) => [k, run("stat", ["-c", "%a %U:%G", f]).trim()]),
+    );
+    // libvirt's dynamic_ownership may chown them while the guest runs; modes stay ours.
+    console.log(`disk modes and owners while web1 runs: ${JSON.stringify(seen)}`);
+    const mode = (k: string) => seen[k]?.split(" ")[0];
+    expect([mode("overlay"), mode("disks"), mode("base"), mode("kernel"), mode("images")]).toEqual([
+      "600",
+      "750",
+      "640",
+      "640",
+      "750",
+    ]);
+    for (const f of [files.overlay, files.base]) {
+      expect(() => run("runuser", ["-u", "nobody", "--", "head", "-c", "1", f])).toThrow(
+        /Permission denied/,
+      );
+    }
+  });
+
   it("logs in with vmctl ssh against the pinned host key; hostname and cloud-init are right", async () => {
     expect((await sshIn("web1", "hostname")).stdout.trim()).toBe("web1");
     const status = (await sshIn("web1", "cloud-init status --long")).stdout;
