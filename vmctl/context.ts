@@ -19,6 +19,8 @@ export interface CliDeps {
   interactive?(target: Target, command: Command): Promise<number>;
   /** true when stderr is a terminal: progress output only then. */
   isTty?: boolean;
+  /** On a terminal: redraws stderr's last line (a progress bar), no newline. */
+  statusLine?(text: string): void;
 }
 
 export interface GlobalOptions {

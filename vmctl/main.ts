@@ -42,5 +42,6 @@ const code = await run(process.argv.slice(2), {
   runnerFor,
   interactive: runInteractive,
   isTty: process.stderr.isTTY === true && process.stdout.isTTY === true,
+  statusLine: (text) => process.stderr.write(`\r\x1b[K${text}`),
 });
 process.exitCode = code;

@@ -1,5 +1,14 @@
-import { execFile, execFileSync } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -47,7 +56,7 @@ export class ImageLab {
     });
   }
 
-  /** Every path under the state-dir with its mode and owner: what a command changed. */
+  /** Every path under the state-dir with its mode, owner and size: what a command changed. */
   tree(): string[] {
     const out: string[] = [];
     const walk = (dir: string) => {
@@ -66,7 +75,7 @@ export class ImageLab {
         if (s.isDirectory()) walk(p);
       }
     };
-    walk(this.dir);
+    walk(this.stateDir);
     return out;
   }
 
@@ -103,4 +112,65 @@ export function gptDisk(
     "status=none",
   ]);
   return raw;
+}
+
+/**
+ * test/helpers/image-http-server.mjs inside a network namespace of this run's own (loopback
+ * only: no path to any real network); vmctl runs in the same namespace to reach it.
+ */
+export class ImageServer {
+  readonly ns = `img${process.pid % 10000}${randomBytes(2).toString("hex")}`;
+  readonly port = 8080;
+  readonly base = `http://127.0.0.1:${this.port}`;
+  private child: ChildProcess | undefined;
+
+  constructor(
+    readonly root: string,
+    readonly log: string,
+  ) {}
+
+  async start(): Promise<void> {
+    sh("ip", ["netns", "add", this.ns]);
+    sh("ip", ["-n", this.ns, "link", "set", "lo", "up"]);
+    const script = join(import.meta.dirname, "image-http-server.mjs");
+    const args = [
+      "netns",
+      "exec",
+      this.ns,
+      process.execPath,
+      script,
+      this.root,
+      String(this.port),
+      this.log,
+    ];
+    const child = spawn("ip", args, { stdio: ["ignore", "pipe", "inherit"] });
+    this.child = child;
+    await new Promise<void>((resolve, reject) => {
+      child.stdout?.once("data", () => resolve());
+      child.once("exit", (code) => reject(new Error(`image server exited ${code}`)));
+    });
+  }
+
+  /** The paths and Range headers the server saw, in order. */
+  requests(): { path: string; range: string | null }[] {
+    if (!existsSync(this.log)) return [];
+    return readFileSync(this.log, "utf8")
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (child && child.exitCode === null) {
+      const gone = new Promise((r) => child.once("exit", r));
+      child.kill("SIGKILL");
+      await gone;
+    }
+    try {
+      sh("ip", ["netns", "del", this.ns]);
+    } catch {
+      // never created
+    }
+  }
 }

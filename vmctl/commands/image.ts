@@ -2,9 +2,10 @@ import type { Command } from "commander";
 import { AppError } from "../../lib/errors.js";
 import { type Command as Cmd, LOCAL } from "../../lib/exec/command.js";
 import type { CliDeps, GlobalOptions } from "../context.js";
-import type { Image } from "../vm/images.js";
 import { imageStore, vmContext } from "../vm/vm-context.js";
 import { listVms } from "../vm/vms.js";
+import { registerImagePull } from "./image-pull.js";
+import { gib, reportImported, shortDigest } from "./image-report.js";
 import { age, table } from "./table.js";
 
 interface ImportOptions {
@@ -16,6 +17,7 @@ interface ImportOptions {
 
 export function registerImage(program: Command, deps: CliDeps, globals: () => GlobalOptions): void {
   const image = program.command("image").description("the cache of base images");
+  registerImagePull(image, deps, globals);
   image
     .command("import")
     .description("copy a cloud image (qcow2/raw, no backing file) into the cache, read-only")
@@ -86,22 +88,4 @@ export function registerImage(program: Command, deps: CliDeps, globals: () => Gl
       await store.delete(name);
       deps.stdout(`${g.dryRun ? "would delete" : "deleted"} image ${name}`);
     });
-}
-
-export function reportImported(deps: CliDeps, g: GlobalOptions, img: Image): void {
-  if (g.json) deps.stdout(JSON.stringify(img));
-  else
-    deps.stdout(
-      `${g.dryRun ? "would import" : "imported"} ${img.name}: ${img.file} (${gib(img.virtualSize)} virtual, ${img.format}, boot ${img.kernel ? "kernel" : img.firmware})`,
-    );
-}
-
-function gib(bytes: number): string {
-  return `${(bytes / 2 ** 30).toFixed(1)}G`;
-}
-
-/** sha256:0123456789ab… — enough to compare by eye; --json has the whole digest. */
-function shortDigest(digest: string): string {
-  const [alg, hex] = digest.split(":");
-  return hex ? `${alg}:${hex.slice(0, 12)}` : digest;
 }

@@ -6,6 +6,9 @@ import type { Runner } from "../../lib/exec/runner.js";
 /** What vmctl accepts as a disk image: formats whose file is the whole image. */
 export type DiskFormat = "qcow2" | "raw";
 
+/** Converting, decompressing or unpacking a multi-GiB image takes minutes on a busy host. */
+export const LONG_MS = 60 * 60_000;
+
 export interface ImageFileInfo {
   format: DiskFormat;
   virtualSize: number;

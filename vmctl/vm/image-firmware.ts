@@ -1,6 +1,6 @@
 import { cmd } from "../../lib/exec/command.js";
 import type { Runner } from "../../lib/exec/runner.js";
-import { type DiskFormat, qemuSource } from "./image-file.js";
+import { type ImageFileInfo, qemuSource } from "./image-file.js";
 
 /**
  * What firmware can boot an image, read from its partition table:
@@ -21,11 +21,14 @@ const BIOS_BOOT = "21686148-6449-6e6f-744e-656564454649";
 export async function detectFirmware(
   runner: Runner,
   file: string,
-  format: DiskFormat,
+  info: ImageFileInfo,
 ): Promise<Firmware> {
+  const bytes = Math.min(READ_BYTES, info.virtualSize);
+  if (bytes < SECTOR) return "none";
   // qemu-io reads through the format driver (a qcow2's guest view) and prints to stdout:
-  // nothing is written anywhere, so this is also what --dry-run runs.
-  const read = cmd("qemu-io", ["-r", "-c", `read -v 0 ${READ_BYTES}`, qemuSource(file, format)]);
+  // nothing is written anywhere, so this is also what --dry-run runs. It refuses to read past
+  // the end of a disk: hence at most its size.
+  const read = cmd("qemu-io", ["-r", "-c", `read -v 0 ${bytes}`, qemuSource(file, info.format)]);
   const r = await runner.run(read);
   return firmwareOf(parseHexDump(r.stdout));
 }

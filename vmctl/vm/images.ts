@@ -6,7 +6,7 @@ import { type Command, cmd } from "../../lib/exec/command.js";
 import type { Runner } from "../../lib/exec/runner.js";
 import { baseImageAccess, privateDir } from "./disk-access.js";
 import { writeHostFile } from "./host-files.js";
-import { inspectImageFile, qemuSource } from "./image-file.js";
+import { inspectImageFile, LONG_MS, qemuSource } from "./image-file.js";
 import { detectFirmware, type Firmware } from "./image-firmware.js";
 
 /** A read-only base image in vmctl's cache, with optional direct-kernel-boot files. */
@@ -44,8 +44,6 @@ export interface Provenance {
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
-/** Converting a multi-GiB image takes minutes on a busy host. */
-const CONVERT_TIMEOUT_MS = 60 * 60_000;
 
 export function checkImageName(name: string): void {
   if (!NAME.test(name))
@@ -124,7 +122,7 @@ export class ImageStore {
     if (boot.initrd && !boot.kernel) throw new AppError("INVALID", "--initrd needs --kernel");
     // Checked before any byte of the image is read (a backing file would be followed).
     const info = await inspectImageFile(this.runner, file, file);
-    const firmware = await detectFirmware(this.runner, file, info.format);
+    const firmware = await detectFirmware(this.runner, file, info);
     const base = join(this.dir, `${name}.qcow2`);
     const partial = join(this.dir, `.${name}.qcow2.part`);
     const made: string[] = [];
@@ -133,7 +131,7 @@ export class ImageStore {
       const src = qemuSource(file, info.format);
       const args = ["convert", ...(visible ? ["-p"] : []), "-O", "qcow2", "--", src, partial];
       made.push(partial);
-      const convert = { ...cmd("qemu-img", args, true), timeoutMs: CONVERT_TIMEOUT_MS };
+      const convert = { ...cmd("qemu-img", args, true), timeoutMs: LONG_MS };
       if (!visible || this.dryRun) await this.runner.run(convert);
       else if ((await visible(convert)) !== 0) {
         throw new AppError("IMPORT", `qemu-img convert of ${file} failed (see its message above)`);
