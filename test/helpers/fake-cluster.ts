@@ -18,6 +18,7 @@ export const KEY =
 const TOOLS = [
   ...["ip", "sysctl", "ipset", "iptables", "true", "arping", "virsh", "qemu-img", "ebtables"],
   ...["ebtables-restore", "dnsmasq", "kill", "mkdir", "rm", "cat", "test", "mv", "chmod"],
+  ...["chown", "install"],
   ...["ssh-keyscan", "ssh", "dd"],
 ];
 
