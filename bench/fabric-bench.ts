@@ -109,6 +109,7 @@ async function main(): Promise<void> {
       host: i % 2 === 0 ? "host1" : "host2",
       ip: addr,
       dev: `bvm${i}`,
+      mac: `52:54:00:aa:00:${(10 + i).toString(16)}`,
     });
     attach.push(performance.now() - t0);
   }
@@ -125,7 +126,19 @@ async function main(): Promise<void> {
       `52:54:00:aa:00:${(10 + i).toString(16)}`,
     );
     cliAttach.push(
-      await vmctl("port", "attach", "net1", "--host", "host2", "--ip", addr, "--dev", `bvm${i}`),
+      await vmctl(
+        "port",
+        "attach",
+        "net1",
+        "--host",
+        "host2",
+        "--ip",
+        addr,
+        "--dev",
+        `bvm${i}`,
+        "--mac",
+        `52:54:00:aa:00:${(10 + i).toString(16)}`,
+      ),
     );
   }
   record("per-VM attach, median of 3 (CLI wall time incl. node start-up)", ms(median(cliAttach)));
@@ -142,7 +155,8 @@ async function main(): Promise<void> {
       "10.10.10.1",
       `52:54:00:aa:00:${(10 + i).toString(16)}`,
     );
-    await attachPort(c, { network: "net1", host: "host2", ip: addr, dev: `bvm${i}` });
+    const mac = `52:54:00:aa:00:${(10 + i).toString(16)}`;
+    await attachPort(c, { network: "net1", host: "host2", ip: addr, dev: `bvm${i}`, mac });
     const t0 = performance.now();
     for (;;) {
       try {

@@ -1,4 +1,5 @@
 import { execFile, spawn } from "node:child_process";
+import { type DropReason, PORTSEC_TABLE } from "../../vmctl/net/port-security-rules.js";
 import { inNs, ip } from "./md-netns.js";
 
 // Observations the fabric test makes inside namespaces: state dumps, counters, probes.
@@ -53,6 +54,15 @@ export function iptablesCount(ns: string, table: string, chain: string, spec: st
   const m = line ? / -c (\d+) \d+$/.exec(line) : null;
   if (!m) throw new Error(`no rule "${spec}" in ${ns} ${table}/${chain}`);
   return Number(m[1]);
+}
+
+/** Packets port security dropped on a host for one reason (a named counter of its table). */
+export function portSecurityDrops(ns: string, reason: DropReason): number {
+  const out = inNs(ns, "nft", ["-j", "list", "counter", "bridge", PORTSEC_TABLE, reason]);
+  const items = (JSON.parse(out) as { nftables: { counter?: { packets: number } }[] }).nftables;
+  const c = items.find((i) => i.counter)?.counter;
+  if (!c) throw new Error(`no counter ${reason} in ${ns}`);
+  return c.packets;
 }
 
 const LISTENER = `

@@ -29,8 +29,14 @@ async function ok(args: string[]): Promise<string> {
   return r.stdout;
 }
 
-async function attach(net: string, host: "host1" | "host2", dev: string, addr: string) {
-  return ok(["port", "attach", net, "--host", host, "--ip", addr, "--dev", dev]);
+async function attach(
+  net: string,
+  host: "host1" | "host2",
+  dev: string,
+  addr: string,
+  mac: string,
+) {
+  return ok(["port", "attach", net, "--host", host, "--ip", addr, "--dev", dev, "--mac", mac]);
 }
 
 function neighbourMac(ns: string, addr: string): string | undefined {
@@ -194,11 +200,11 @@ describe("vmctl fabric in network namespaces", () => {
     vms.v3 = lab.addVm("v3", host2, "vm3", "10.10.10.21/24", "10.10.10.1", MAC.v3);
     vms.v4 = lab.addVm("v4", host1, "vm4", "10.20.20.11/24", "10.20.20.1", MAC.v4);
     vms.v5 = lab.addVm("v5", host2, "vm5", "10.20.20.21/24", "10.20.20.1", MAC.v5);
-    await attach("net1", "host1", "vm1", "10.10.10.11");
-    await attach("net1", "host1", "vm2", "10.10.10.12");
-    await attach("net1", "host2", "vm3", "10.10.10.21");
-    await attach("net2", "host1", "vm4", "10.20.20.11");
-    await attach("net2", "host2", "vm5", "10.20.20.21");
+    await attach("net1", "host1", "vm1", "10.10.10.11", MAC.v1);
+    await attach("net1", "host1", "vm2", "10.10.10.12", MAC.v2);
+    await attach("net1", "host2", "vm3", "10.10.10.21", MAC.v3);
+    await attach("net2", "host1", "vm4", "10.20.20.11", MAC.v4);
+    await attach("net2", "host2", "vm5", "10.20.20.21", MAC.v5);
     const routes = ip(lab.router, "route", "show", "proto", "77");
     expect(routes).toContain("10.10.10.11 via 198.18.0.11 dev eth0");
     expect(routes).toContain("10.20.20.21 via 198.18.0.12 dev eth0");
@@ -272,7 +278,7 @@ describe("vmctl fabric in network namespaces", () => {
 
   it("a new VM answers from the other host within 100 ms", async () => {
     vms.v6 = lab.addVm("v6", lab.hosts.host2, "vm6", "10.10.10.22/24", "10.10.10.1", MAC.v6);
-    await attach("net1", "host2", "vm6", "10.10.10.22");
+    await attach("net1", "host2", "vm6", "10.10.10.22", MAC.v6);
     const t0 = performance.now();
     const p = ping(vms.v1 ?? "", "10.10.10.22");
     const elapsed = performance.now() - t0;
@@ -300,7 +306,7 @@ describe("vmctl fabric in network namespaces", () => {
     await ok(["port", "detach", "net1", "--ip", "10.10.10.12"]);
     run("ip", ["-n", lab.hosts.host1, "link", "del", "vm2"]);
     lab.addVm("v2", lab.hosts.host2, "vm2", "10.10.10.12/24", "10.10.10.1", MAC.v2);
-    await attach("net1", "host2", "vm2", "10.10.10.12");
+    await attach("net1", "host2", "vm2", "10.10.10.12", MAC.v2);
     let reached = false;
     while (!reached && performance.now() - t0 < 3000)
       reached = ping(vms.v1 ?? "", "10.10.10.12", ["-W", "0.2"]).ok;

@@ -14,7 +14,7 @@ router: {name: router, address: 198.18.0.1, lan: eth0, uplink: up0, target: "net
 `;
 
 /** The tools the fabric commands run; any other command is a bug in the test or the code. */
-const FABRIC_TOOLS = ["ip", "sysctl", "ipset", "iptables", "true", "arping"];
+const FABRIC_TOOLS = ["ip", "sysctl", "ipset", "iptables", "true", "arping", "nft", "bridge"];
 
 /** Machines that answer reads with an empty state; `broken` machines fail in given ways. */
 function setup(broken: Record<string, (c: Command) => Partial<RunResult> | undefined> = {}) {
@@ -38,6 +38,10 @@ function setup(broken: Record<string, (c: Command) => Partial<RunResult> | undef
       const b = fail?.(c);
       if (b) return b;
       if (c.file === "ip" && c.args.includes("-json")) return { stdout: "[]" };
+      if (c.file === "bridge" && c.args.includes("-json")) return { stdout: "[]" };
+      // No port security table yet on a fresh machine.
+      if (c.file === "nft" && c.args[0] === "-j")
+        return { exitCode: 1, stderr: "Error: No such file or directory\n" };
       return FABRIC_TOOLS.includes(c.file) ? {} : undefined;
     };
   const deps: CliDeps = {
@@ -187,18 +191,31 @@ describe("vmctl CLI (fake machines)", () => {
         "10.10.10.11",
         "--dev",
         "vm1",
+        "--mac",
+        "52:54:00:00:01:01",
       ),
     ).toBe(0);
-    expect(t.mutations("netns:h2")).toEqual([
+    const [nft, ...rest] = t.mutations("netns:h2");
+    // Port security first, in one transaction: the table (fresh machine) and the port's elements.
+    expect(nft).toMatch(
+      /^nft -f - <<table bridge vmctl_portsec\ndelete table bridge vmctl_portsec\n/,
+    );
+    expect(nft).toContain(
+      'add element bridge vmctl_portsec port_arp { "vm1" . 52:54:00:00:01:01 . 10.10.10.11 }\n',
+    );
+    expect(rest).toEqual([
       "ip -batch - <<route replace 10.10.10.11 dev br-net1 table 101 proto 77 scope link\n" +
-        "link set dev vm1 master br-net1\nlink set dev vm1 up\n",
+        "link set dev vm1 master br-net1\n" +
+        "link set dev vm1 type bridge_slave learning off flood off\n",
+      "bridge fdb replace 52:54:00:00:01:01 dev vm1 master static",
+      "ip link set dev vm1 up",
     ]);
     expect(t.mutations("netns:rt")).toEqual([
       "ip route replace 10.10.10.11 via 198.18.0.12 dev eth0 proto 77",
     ]);
     const store = JSON.parse(readFileSync(join(t.deps.stateDir, "networks.json"), "utf8"));
     expect(store.ports).toEqual([
-      { network: "net1", host: "host2", ip: "10.10.10.11", dev: "vm1" },
+      { network: "net1", host: "host2", ip: "10.10.10.11", dev: "vm1", mac: "52:54:00:00:01:01" },
     ]);
     expect(
       await t.vmctl(
@@ -211,9 +228,34 @@ describe("vmctl CLI (fake machines)", () => {
         "10.10.10.11",
         "--dev",
         "vm9",
+        "--mac",
+        "52:54:00:00:01:09",
       ),
     ).toBe(1);
     expect(t.err).toEqual(["vmctl: address 10.10.10.11 is already attached on host2"]);
+    const again = (mac: string) =>
+      t.vmctl(
+        "port",
+        "attach",
+        "net1",
+        "--host",
+        "host1",
+        "--ip",
+        "10.10.10.12",
+        "--dev",
+        "vm9",
+        "--mac",
+        mac,
+      );
+    expect(await again("52:54:00:00:01:01")).toBe(1);
+    expect(await again("53:54:00:00:01:09")).toBe(1);
+    expect(await again("52:54:00:00:01")).toBe(1);
+    expect(t.err.slice(1)).toEqual([
+      "vmctl: --mac 52:54:00:00:01:01: already used by 10.10.10.11 in network net1",
+      "vmctl: --mac 53:54:00:00:01:09: not a unicast MAC address (use 52:54:00:12:34:56)",
+      "vmctl: --mac 52:54:00:00:01: not a unicast MAC address (use 52:54:00:12:34:56)",
+    ]);
+    expect(store.ports).toHaveLength(1);
   });
 
   it("detaches a port: router /32 first, then host /32 and port, then a gratuitous ARP", async () => {
@@ -229,16 +271,22 @@ describe("vmctl CLI (fake machines)", () => {
       "10.10.10.11",
       "--dev",
       "vm1",
+      "--mac",
+      "52:54:00:00:01:01",
     );
     expect(await t.vmctl("port", "detach", "net1", "--ip", "10.10.10.11")).toBe(0);
     expect(t.mutations("netns:rt").at(-1)).toBe(
       "ip route del 10.10.10.11 via 198.18.0.11 dev eth0 proto 77",
     );
-    expect(t.mutations("netns:h1").slice(1)).toEqual([
+    const detached = t.mutations("netns:h1").slice(4);
+    expect(detached.slice(0, 2)).toEqual([
       "ip route del 10.10.10.11 dev br-net1 table 101 proto 77 scope link",
       "ip link set dev vm1 nomaster",
-      "arping -q -U -c1 -w 0.2 -S 10.10.10.11 -i br-net1 10.10.10.11",
     ]);
+    // The fake machine never holds the table, so the planner rebuilds it: without vm1.
+    expect(detached[2]).toMatch(/^nft -f - <<table bridge vmctl_portsec\n/);
+    expect(detached[2]).not.toContain("vm1");
+    expect(detached[3]).toBe("arping -q -U -c1 -w 0.2 -S 10.10.10.11 -i br-net1 10.10.10.11");
     const store = JSON.parse(readFileSync(join(t.deps.stateDir, "networks.json"), "utf8"));
     expect(store.ports).toEqual([]);
   });

@@ -83,7 +83,13 @@ describe("network definitions", () => {
     const s = withNets(["net1", "10.10.10.0/24"]);
     const net = s.networks[0];
     if (!net) throw new Error("no network");
-    s.ports.push({ network: "net1", host: "host1", ip: "10.10.10.11", dev: "vm1" });
+    s.ports.push({
+      network: "net1",
+      host: "host1",
+      ip: "10.10.10.11",
+      dev: "vm1",
+      mac: "52:54:00:00:00:01",
+    });
     expect(() => checkPortAddress(s, net, "10.10.10.12")).not.toThrow();
     expect(() => checkPortAddress(s, net, "10.10.10.11")).toThrow("already attached on host1");
     expect(() => checkPortAddress(s, net, "10.10.10.1")).toThrow("gateway or bridge");

@@ -53,7 +53,13 @@ const router: RouterSpec = {
   uplink: "up0",
   target: { kind: "local" },
 };
-const port = { network: "net1", host: "host1", ip: "10.10.10.11", dev: "vm1" };
+const port = {
+  network: "net1",
+  host: "host1",
+  ip: "10.10.10.11",
+  dev: "vm1",
+  mac: "52:54:00:00:00:01",
+};
 const hostD: HostDesired = { host, routerAddress: "198.18.0.1", networks: [net1], ports: [port] };
 const routerD: RouterDesired = {
   router,

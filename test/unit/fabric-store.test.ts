@@ -12,7 +12,10 @@ describe("network store", () => {
     const store = new NetworkStore(d);
     expect(store.read()).toEqual({ version: 1, networks: [], ports: [] });
     await store.update(async (data) => ({
-      data: { ...data, ports: [{ network: "n", host: "h", ip: "10.0.0.5", dev: "t" }] },
+      data: {
+        ...data,
+        ports: [{ network: "n", host: "h", ip: "10.0.0.5", dev: "t", mac: "52:54:00:00:00:05" }],
+      },
       result: undefined,
     }));
     expect(new NetworkStore(d).read().ports).toHaveLength(1);
@@ -24,7 +27,7 @@ describe("network store", () => {
     const add = (i: number) =>
       store.update(async (data) => {
         await new Promise((r) => setTimeout(r, 5));
-        const port = { network: "n", host: "h", ip: `10.0.0.${i}`, dev: `t${i}` };
+        const port = { network: "n", host: "h", ip: `10.0.0.${i}`, dev: `t${i}`, mac: "" };
         return { data: { ...data, ports: [...data.ports, port] }, result: undefined };
       });
     await Promise.all([1, 2, 3, 4, 5, 6].map(add));

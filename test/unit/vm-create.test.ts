@@ -23,8 +23,8 @@ const CREATE_TOOLS = [
   "arping",
   "virsh",
   "qemu-img",
-  "ebtables",
-  "ebtables-restore",
+  "nft",
+  "bridge",
   "dnsmasq",
   "kill",
   "mkdir",
@@ -79,6 +79,8 @@ function setup(fail?: (c: Command) => boolean, domains = "", dumpxml = "") {
       if (c.file === "virsh" && c.args.includes("domstate"))
         return { exitCode: 1, stderr: "error: failed to get domain" };
       if (c.file === "ip" && c.args.includes("-json")) return { stdout: "[]" };
+      if (c.file === "nft" && c.args[0] === "-j")
+        return { exitCode: 1, stderr: "Error: No such file or directory\n" };
       if (c.file === "cat") return { exitCode: 1 };
       if (c.file === "test" && c.args.includes("/run/systemd/system")) return { exitCode: 1 };
       return CREATE_TOOLS.includes(c.file) ? {} : undefined;
@@ -140,7 +142,7 @@ describe("vmctl create", () => {
     };
     const disk = at(/qemu-img create .* -b \/img\/deb.qcow2 \/srv\/h1\/disks\/web1.qcow2$/);
     const tap = at(/ip tuntap add dev vm[0-9a-f]{10} mode tap/);
-    const filters = at(/ebtables-restore --noflush <<\*filter/);
+    const filters = at(/nft -f - <<table bridge vmctl_portsec\n/);
     const port = at(/netns:h1: ip -batch - <<route replace 10.10.10.3 dev br-net1 table 101/);
     const router = at(/netns:rt: ip route replace 10.10.10.3 via 198.18.0.11/);
     const dhcp = at(
@@ -150,9 +152,13 @@ describe("vmctl create", () => {
     const start = at(/virsh -c qemu:\/\/\/system -q start web1/);
     expect(tap).toBeLessThan(filters);
     expect(filters).toBeLessThan(port);
-    // In the host's batch the /32 comes before the port is up (docs/fabric.md pitfall 3).
-    const batch = t.log[port] ?? "";
-    expect(batch.indexOf("route replace")).toBeLessThan(batch.indexOf(" up"));
+    // The /32 comes before the port is up (docs/fabric.md pitfall 3), its static FDB entry too.
+    const fdb = at(
+      /netns:h1: bridge fdb replace 52:54:00(:[0-9a-f]{2}){3} dev vm[0-9a-f]{10} master static/,
+    );
+    const up = at(/netns:h1: ip link set dev vm[0-9a-f]{10} up$/);
+    expect(port).toBeLessThan(fdb);
+    expect(fdb).toBeLessThan(up);
     expect(Math.max(disk, port, router)).toBeLessThan(define);
     expect(Math.max(dhcp, define)).toBeLessThan(start);
     expect(start).toBe(t.log.length - 1);
@@ -173,7 +179,7 @@ describe("vmctl create", () => {
     ["the disk", (c: Command) => c.file === "qemu-img"],
     ["the disk's owner", (c: Command) => c.file === "chown"],
     ["the tap", (c: Command) => c.file === "ip" && c.args[0] === "tuntap"],
-    ["the filters", (c: Command) => c.file === "ebtables-restore"],
+    ["the filters", (c: Command) => c.file === "nft" && c.args[0] === "-f"],
     ["the router route", (c: Command) => c.file === "ip" && c.args.includes("via")],
     ["the DHCP server", (c: Command) => c.file === "dnsmasq"],
     ["the define", (c: Command) => c.file === "virsh" && c.args.includes("define")],
@@ -196,7 +202,10 @@ describe("vmctl create", () => {
     const pairs: [RegExp, RegExp][] = [
       [/qemu-img create/, /rm -f -- \/srv\/h1\/disks\/web1.qcow2/],
       [/ip tuntap add/, /ip link del dev vm/],
-      [/ebtables-restore/, /ebtables -X vmctl-vm/],
+      [
+        /nft -f - <<table bridge vmctl_portsec\n/,
+        /nft -f - <<table bridge vmctl_portsec\n(?![\s\S]*add element bridge vmctl_portsec port_mac)/,
+      ],
       [/netns:rt: ip route replace 10.10.10.3/, /netns:rt: ip route del 10.10.10.3/],
       [
         /netns:h1: ip -batch - <<route replace 10.10.10.3/,

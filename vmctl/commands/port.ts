@@ -17,9 +17,10 @@ export function registerPort(program: Command, deps: CliDeps, globals: () => Glo
     .requiredOption("--host <name>", "host the interface is on")
     .requiredOption("--ip <address>", "the VM's address")
     .requiredOption("--dev <ifname>", "the tap or veth on the host")
-    .action(async (network: string, o: { host: string; ip: string; dev: string }) => {
+    .requiredOption("--mac <address>", "the VM's MAC: the only source MAC its port may send")
+    .action(async (network: string, o: { host: string; ip: string; dev: string; mac: string }) => {
       const ctx = fabricContext(deps, noDryRun(globals()));
-      await attachPort(ctx, { network, host: o.host, ip: o.ip, dev: o.dev });
+      await attachPort(ctx, { network, host: o.host, ip: o.ip, dev: o.dev, mac: o.mac });
       deps.stdout(`attached ${o.ip} (${o.dev}) to ${network} on ${o.host}`);
     });
   port

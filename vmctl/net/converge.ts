@@ -6,11 +6,18 @@ import { hostItems, hostSysctlKeys, planHost } from "./host-plan.js";
 import type { MachineState } from "./machine-state.js";
 import type { StoreData } from "./model.js";
 import type { Item, Step } from "./plan-items.js";
+import { planPortLinks, readPortLinks } from "./port-links.js";
+import {
+  portSecurityItems,
+  portSecuritySteps,
+  readPortSecurityTable,
+  securityDesired,
+} from "./port-security.js";
 import { preflight } from "./preflight.js";
 import { readState } from "./read-state.js";
 import { planRouter, routerItems, routerSysctlKeys } from "./router-plan.js";
 
-export const HOST_TOOLS = ["ip", "sysctl", "arping"];
+export const HOST_TOOLS = ["ip", "sysctl", "arping", "nft", "bridge"];
 export const ROUTER_TOOLS = ["ip", "sysctl", "ipset", "iptables"];
 
 /** A machine with its desired-vs-current comparison, computed before anything is changed. */
@@ -30,8 +37,23 @@ async function planForHost(
   const runner = ctx.runnerFor(host.target);
   await preflight(runner, host.name, HOST_TOOLS);
   const d = hostDesired(ctx.cluster, data, host);
-  const cur = await readState(runner, { sysctls: hostSysctlKeys(d), firewall: false });
-  return { machine: host.name, runner, items: hostItems(d, cur), steps: planHost(d, cur) };
+  const sec = securityDesired(d.networks, d.ports);
+  const [cur, table, links] = await Promise.all([
+    readState(runner, { sysctls: hostSysctlKeys(d), firewall: false }),
+    readPortSecurityTable(runner),
+    readPortLinks(runner),
+  ]);
+  // Port security last: bridges exist by then, and a failure rolls the rest back.
+  return {
+    machine: host.name,
+    runner,
+    items: [...hostItems(d, cur), ...portSecurityItems(sec, table, d.ports)],
+    steps: [
+      ...planHost(d, cur),
+      ...portSecuritySteps(sec, table),
+      ...planPortLinks(sec.ports, links),
+    ],
+  };
 }
 
 async function planForRouter(ctx: FabricContext, data: StoreData): Promise<MachinePlan> {

@@ -19,6 +19,8 @@ export interface Port {
   host: string;
   ip: string;
   dev: string;
+  /** The VM's own MAC (not the tap's): the only source MAC port security lets through. */
+  mac: string;
 }
 
 export interface StoreData {

@@ -3,10 +3,11 @@ import { cmd } from "../../lib/exec/command.js";
 import type { Runner } from "../../lib/exec/runner.js";
 import { applySteps } from "./apply.js";
 import { type FabricContext, findHost } from "./fabric.js";
-import type { Network, Port } from "./model.js";
+import type { Network, Port, StoreData } from "./model.js";
 import { PROTO } from "./names.js";
 import { checkPortAddress, findNetwork } from "./network.js";
 import { ip, type Step } from "./plan-items.js";
+import { portLinkSteps, securePorts, securityDesired } from "./port-security.js";
 import { preflight } from "./preflight.js";
 
 /** The VM's /32 on its host: `scope link` on the bridge, in the network's table. */
@@ -38,21 +39,52 @@ async function requireBridge(runner: Runner, host: string, net: Network): Promis
     );
 }
 
+const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+
+/** A port's MAC: well-formed, unicast, and no other port of the network has it. */
+function checkPortMac(data: StoreData, net: Network, text: string): string {
+  const mac = text.toLowerCase();
+  if (!MAC.test(mac) || Number.parseInt(mac.slice(0, 2), 16) & 1)
+    throw new AppError(
+      "INVALID",
+      `--mac ${text}: not a unicast MAC address (use 52:54:00:12:34:56)`,
+    );
+  const taken = data.ports.find((p) => p.network === net.name && p.mac === mac);
+  if (taken)
+    throw new AppError(
+      "CONFLICT",
+      `--mac ${text}: already used by ${taken.ip} in network ${net.name}`,
+    );
+  return mac;
+}
+
+/** Port security for these ports of a host (the store's view plus or minus one port). */
+function secure(ctx: FabricContext, data: StoreData, host: string, ports: Port[]): Promise<void> {
+  const runner = ctx.runnerFor(findHost(ctx.cluster, host).target);
+  const onHost = ports.filter((p) => p.host === host);
+  return securePorts(runner, host, securityDesired(data.networks, onHost), (line) =>
+    ctx.onCommand(`${host}: ${line}`),
+  );
+}
+
 /**
- * Plugs a VM interface into its network. The host /32 goes in BEFORE the port comes up:
- * otherwise the bridge's proxy ARP answers for the new VM first and its local traffic
- * hairpins through the router (docs/fabric.md pitfall 3).
+ * Plugs a VM interface into its network. Port security goes in first: its set elements key on
+ * the interface name, so the port is guarded from its first frame on the bridge. The host /32
+ * goes in BEFORE the port comes up: otherwise the bridge's proxy ARP answers for the new VM
+ * first and its local traffic hairpins through the router (docs/fabric.md pitfall 3).
  */
-export async function attachPort(ctx: FabricContext, port: Port): Promise<Port> {
+export async function attachPort(ctx: FabricContext, request: Port): Promise<Port> {
   return ctx.store.update(async (data) => {
-    const net = findNetwork(data, port.network);
-    const host = findHost(ctx.cluster, port.host);
-    checkPortAddress(data, net, port.ip);
+    const net = findNetwork(data, request.network);
+    const host = findHost(ctx.cluster, request.host);
+    checkPortAddress(data, net, request.ip);
+    const port = { ...request, mac: checkPortMac(data, net, request.mac) };
     const hostRunner = ctx.runnerFor(host.target);
     const routerRunner = ctx.runnerFor(ctx.cluster.router.target);
-    await preflight(hostRunner, host.name, ["ip"]);
+    await preflight(hostRunner, host.name, ["ip", "nft", "bridge"]);
     await preflight(routerRunner, ctx.cluster.router.name, ["ip"]);
     await requireBridge(hostRunner, host.name, net);
+    await secure(ctx, data, host.name, [...data.ports, port]);
     const hostSteps: Step[] = [
       {
         command: ip("route", "replace", ...hostRoute(net, port.ip)),
@@ -62,10 +94,16 @@ export async function attachPort(ctx: FabricContext, port: Port): Promise<Port> 
         command: ip("link", "set", "dev", port.dev, "master", net.bridge),
         undo: ip("link", "set", "dev", port.dev, "nomaster"),
       },
+      ...portLinkSteps(port),
       { command: ip("link", "set", "dev", port.dev, "up") },
     ];
     const log = (m: string) => (line: string) => ctx.onCommand(`${m}: ${line}`);
-    await applySteps(hostRunner, host.name, hostSteps, log(host.name));
+    try {
+      await applySteps(hostRunner, host.name, hostSteps, log(host.name));
+    } catch (err) {
+      await secure(ctx, data, host.name, data.ports).catch(() => {});
+      throw err;
+    }
     try {
       const route = routerRoute(ctx, port);
       await applySteps(
@@ -76,6 +114,7 @@ export async function attachPort(ctx: FabricContext, port: Port): Promise<Port> 
       );
     } catch (err) {
       for (const s of hostSteps.slice(0, 2).reverse()) if (s.undo) await hostRunner.probe(s.undo);
+      await secure(ctx, data, host.name, data.ports).catch(() => {});
       throw err;
     }
     return { data: { ...data, ports: [...data.ports, port] }, result: port };
@@ -104,7 +143,7 @@ export async function detachPort(
     const host = findHost(ctx.cluster, port.host);
     const hostRunner = ctx.runnerFor(host.target);
     const routerRunner = ctx.runnerFor(ctx.cluster.router.target);
-    await preflight(hostRunner, host.name, ["ip", "arping"]);
+    await preflight(hostRunner, host.name, ["ip", "arping", "nft"]);
     await preflight(routerRunner, ctx.cluster.router.name, ["ip"]);
     const run = async (runner: Runner, machine: string, args: string[]) => {
       const r = await runner.probe(ip(...args));
@@ -115,12 +154,14 @@ export async function detachPort(
     await run(routerRunner, ctx.cluster.router.name, ["route", "del", ...routerRoute(ctx, port)]);
     await run(hostRunner, host.name, ["route", "del", ...hostRoute(net, port.ip)]);
     await run(hostRunner, host.name, ["link", "set", "dev", port.dev, "nomaster"]);
+    const rest = data.ports.filter((p) => p !== port);
+    await secure(ctx, data, host.name, rest);
     const garp = ["-q", "-U", "-c1", "-w", "0.2", "-S", port.ip, "-i", net.bridge, port.ip];
     // arping exits 1 when nobody replies, which is normal for an unsolicited ARP.
     const r = await hostRunner.probe(cmd("arping", garp, true));
     if (r.exitCode > 1)
       throw new AppError("APPLY", `${host.name}: arping failed: ${r.stderr.trim()}`);
     ctx.onCommand(`${host.name}: arping ${garp.join(" ")}`);
-    return { data: { ...data, ports: data.ports.filter((p) => p !== port) }, result: port };
+    return { data: { ...data, ports: rest }, result: port };
   });
 }

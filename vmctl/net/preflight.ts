@@ -9,6 +9,8 @@ const PACKAGES: Record<string, { args: string[]; pkg: string }> = {
   ipset: { args: ["version"], pkg: "ipset" },
   iptables: { args: ["-V"], pkg: "iptables" },
   arping: { args: ["--help"], pkg: "arping" },
+  nft: { args: ["--version"], pkg: "nftables" },
+  bridge: { args: ["-V"], pkg: "iproute2" },
 };
 
 function looksMissing(exitCode: number | undefined, stderr: string): boolean {

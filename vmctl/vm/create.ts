@@ -14,7 +14,6 @@ import type { Network } from "../net/model.js";
 import { findNetwork } from "../net/network.js";
 import { attachPort, detachPort } from "../net/port.js";
 import { checkRequestedIp, freeAddresses } from "./allocate.js";
-import { addAntiSpoof, removeAntiSpoof } from "./anti-spoof.js";
 import { setReservation, stopDnsmasqIfIdle } from "./dhcp.js";
 import { overlayAccess, privateDir } from "./disk-access.js";
 import { removeHostFile } from "./host-files.js";
@@ -97,7 +96,7 @@ export async function createVm(req: CreateRequest, ctx: VmContext): Promise<Crea
     // Steps that do not depend on each other run side by side (each registers its own undo);
     // `settled` waits for all of them before a failure starts the rollback.
     // 1. The disk (a qcow2 overlay on the read-only base, grown if asked), the virt type, and
-    //    the address and port: tap, anti-spoofing, routes (host /32 before the port is up).
+    //    the address and port: tap, port security, routes (host /32 before the port is up).
     const [, virtType, ip] = await settled([
       makeDisk(run, host, req, paths.disk).then(() => {
         rollback.push("disk", () => removeHostFile(run, paths.disk));
@@ -211,14 +210,11 @@ async function plugIn(
   const candidates = req.ip ? [req.ip] : freeAddresses(ctx.fabric.store.read(), p.net);
   for (const ip of candidates) {
     await p.run.run(cmd("ip", ["tuntap", "add", "dev", p.tap, "mode", "tap"], true));
-    const undoTap = async () => {
-      await removeAntiSpoof(p.run, p.tap);
-      await p.run.run(cmd("ip", ["link", "del", "dev", p.tap], true));
-    };
+    const undoTap = () => p.run.run(cmd("ip", ["link", "del", "dev", p.tap], true));
     try {
-      await addAntiSpoof(p.run, p.tap, p.mac, ip);
       // Records the port under the store's lock: the check that makes the address ours.
-      await attachPort(ctx.fabric, { network: p.net.name, host: p.host.name, ip, dev: p.tap });
+      const port = { network: p.net.name, host: p.host.name, ip, dev: p.tap, mac: p.mac };
+      await attachPort(ctx.fabric, port);
     } catch (err) {
       await undoTap();
       const taken = err instanceof AppError && err.code === "EXISTS";

@@ -1,7 +1,6 @@
 import { bootRecordPath } from "../../lib/boot-record.js";
 import { cmd } from "../../lib/exec/command.js";
 import { detachPort } from "../net/port.js";
-import { removeAntiSpoof } from "./anti-spoof.js";
 import type { VmContext } from "./create.js";
 import { setReservation, stopDnsmasqIfIdle } from "./dhcp.js";
 import { removeHostFile } from "./host-files.js";
@@ -10,7 +9,7 @@ import { tapName, type Vm, virsh, vmPaths } from "./vms.js";
 
 /**
  * Removes a VM and everything create made for it: domain, port (router and host /32, gratuitous
- * ARP), anti-spoofing chain, tap, DHCP reservation, disk (unless keepDisk), console log,
+ * ARP, port security), tap, DHCP reservation, disk (unless keepDisk), console log,
  * pinned host key and mdserver's boot record. Every step tolerates "already gone".
  */
 export async function deleteVm(vm: Vm, keepDisk: boolean, ctx: VmContext): Promise<void> {
@@ -25,7 +24,6 @@ export async function deleteVm(vm: Vm, keepDisk: boolean, ctx: VmContext): Promi
     if (port) await detachPort(ctx.fabric, { network: port.network, ip });
   }
   const tap = tapName(inst.uuid);
-  await removeAntiSpoof(run, tap);
   await run.probe(cmd("ip", ["link", "del", "dev", tap], true));
   const mac = inst.macs[0];
   const net = inst.network ? data.networks.find((n) => n.name === inst.network) : undefined;

@@ -45,6 +45,10 @@ export function dnsmasqConf(host: HostSpec, net: Network): string {
     `pid-file=${p.pid}`,
     `log-facility=${p.log}`,
     "dhcp-authoritative",
+    // Leases by MAC only: with client-ids honoured, a VM could release or decline a neighbour's
+    // lease by copying its client-id while sending its own MAC as chaddr (the one field port
+    // security can check).
+    "dhcp-ignore-clid",
     "user=root",
     "group=root",
     "",

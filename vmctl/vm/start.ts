@@ -2,13 +2,12 @@ import { AppError } from "../../lib/errors.js";
 import { cmd } from "../../lib/exec/command.js";
 import { findNetwork } from "../net/network.js";
 import { attachPort, detachPort } from "../net/port.js";
-import { addAntiSpoof } from "./anti-spoof.js";
 import type { VmContext } from "./create.js";
 import { tapName, type Vm, virsh } from "./vms.js";
 
 /**
  * Starts a VM, first re-plugging its port if the tap is gone (taps do not survive a host
- * reboot): tap, anti-spoofing, then the port through the fabric API as create does it.
+ * reboot): tap, then the port (with its port security) through the fabric API as create does it.
  */
 export async function startVm(vm: Vm, ctx: VmContext): Promise<void> {
   const { host, instance: inst } = vm;
@@ -27,8 +26,7 @@ export async function startVm(vm: Vm, ctx: VmContext): Promise<void> {
       .ports.some((p) => p.ip === ip && p.network === net.name);
     if (recorded) await detachPort(ctx.fabric, { network: net.name, ip });
     await run.run(cmd("ip", ["tuntap", "add", "dev", tap, "mode", "tap"], true));
-    await addAntiSpoof(run, tap, mac, ip);
-    await attachPort(ctx.fabric, { network: net.name, host: host.name, ip, dev: tap });
+    await attachPort(ctx.fabric, { network: net.name, host: host.name, ip, dev: tap, mac });
     ctx.progress(`${inst.name}: port ${tap} re-plugged into ${net.name}`);
   }
   await ctx.virsh.run(virsh(host, ["start", inst.name], true));
