@@ -23,6 +23,37 @@ export async function loadAll(path: string, explicit: boolean): Promise<Loaded> 
   return { context: createContext(config), fileInstances };
 }
 
+/**
+ * Keys a running mdserver cannot take over on SIGHUP: the sockets, the boot-record directory and
+ * the libvirt follower are built once at start. A reload that changes one is refused as a whole
+ * (applying the rest would leave the admin believing the file is what runs).
+ */
+const RESTART_KEYS = [
+  "listen",
+  "port",
+  "state-dir",
+  "libvirt",
+  "libvirt-uri",
+  "reconcile-seconds",
+] as const;
+
+/** Why `next` cannot replace `running` on a reload, in one line naming the key; else undefined. */
+export function restartNeeded(running: MdserverConfig, next: MdserverConfig): string | undefined {
+  for (const key of RESTART_KEYS) {
+    const was = show(running.server[key]);
+    const now = show(next.server[key]);
+    if (was !== now) {
+      return `${next.file}: [mdserver] ${key}: changed from ${was} to ${now}, which takes effect only at a restart (systemctl restart mdserver)`;
+    }
+  }
+  return undefined;
+}
+
+function show(v: string | number | boolean | string[] | undefined): string {
+  if (v === undefined) return "(unset)";
+  return JSON.stringify(Array.isArray(v) ? v.join(", ") : String(v));
+}
+
 async function readText(path: string, missingOk: boolean): Promise<string | undefined> {
   try {
     return await readFile(path, "utf8");

@@ -10,7 +10,7 @@ import type { ServeContext } from "./context.js";
 import { Inventory } from "./inventory/inventory.js";
 import { LibvirtSource } from "./inventory/libvirt-source.js";
 import { closeAll, listenAll } from "./listen.js";
-import { loadAll, readOptional } from "./load.js";
+import { loadAll, readOptional, restartNeeded } from "./load.js";
 import { batchedWriter, jsonLogger } from "./log.js";
 import { TokenIssuer } from "./tokens.js";
 
@@ -88,9 +88,12 @@ async function main(argv: string[]): Promise<number> {
   process.on("SIGHUP", () => {
     loadAll(configPath, explicit).then(
       (next) => {
-        const s = next.context.config.server;
-        if (s.port !== port || s.listen.join() !== listen.join()) {
-          log.log("warn", "listen and port changes take effect at the next restart");
+        const why = restartNeeded(context.config, next.context.config);
+        if (why) {
+          log.log("error", "reload refused; still serving the previous configuration", {
+            error: why,
+          });
+          return;
         }
         context = next.context;
         inventory.replaceAll("file", next.fileInstances);

@@ -128,6 +128,23 @@ describe("a running mdserver", () => {
     expect(await get("/latest/meta-data/placement/region")).toEqual([200, "eu-lab-1"]);
   });
 
+  it("refuses a reload that changes a key only a restart applies, naming the key", async () => {
+    writeFileSync(instances, yaml("fourth"));
+    writeFileSync(
+      conf,
+      `[mdserver]\nlibvirt = no\nstate-dir = ${dir}/other\ninstances-file = ${instances}\nregion = eu-lab-2\n`,
+    );
+    server.signal("SIGHUP");
+    const line = await server.waitFor(
+      (l) => l.msg.startsWith("reload refused") && String(l.error).includes("state-dir: changed"),
+    );
+    expect(line.error).toBe(
+      `${conf}: [mdserver] state-dir: changed from "${dir}/state" to "${dir}/other", which takes effect only at a restart (systemctl restart mdserver)`,
+    );
+    expect(await get("/latest/meta-data/local-hostname")).toEqual([200, "second"]);
+    expect(await get("/latest/meta-data/placement/region")).toEqual([200, "eu-lab-1"]);
+  });
+
   it("answers odd requests with 4xx and stays up", async () => {
     expect(
       (await get("/latest/api/token", ["X-aws-ec2-metadata-token-ttl-seconds: 99999"], "PUT"))[0],
