@@ -57,5 +57,6 @@ export function fabricContext(deps: CliDeps, opts: GlobalOptions): FabricContext
       return dry ? new DryRunRunner(real, deps.stdout) : real;
     },
     onCommand: dry ? () => {} : deps.stdout,
+    ...(dry ? { showDiff: (text: string) => deps.stdout(text.trimEnd()) } : {}),
   };
 }

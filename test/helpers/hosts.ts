@@ -1,4 +1,4 @@
-import type { HostSpec } from "../../vmctl/net/cluster.js";
+import { DEFAULT_AS, type HostSpec, type RouterSpec } from "../../vmctl/net/cluster.js";
 
 /** host1 as cluster.yaml's defaults describe it; tests override what they exercise. */
 export function testHost(over: Partial<HostSpec> = {}): HostSpec {
@@ -10,6 +10,21 @@ export function testHost(over: Partial<HostSpec> = {}): HostSpec {
     libvirt: "qemu:///system",
     stateDir: "/var/lib/vmctl",
     mdserverStateDir: "/var/lib/mdserver",
+    as: DEFAULT_AS,
+    ...over,
+  };
+}
+
+/** The router as cluster.yaml's defaults describe it. */
+export function testRouter(over: Partial<RouterSpec> = {}): RouterSpec {
+  return {
+    name: "router",
+    address: "198.18.0.1",
+    lan: "eth0",
+    uplink: "up0",
+    target: { kind: "local" },
+    stateDir: "/var/lib/vmctl",
+    as: DEFAULT_AS,
     ...over,
   };
 }

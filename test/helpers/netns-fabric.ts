@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inNs, ip, run } from "./md-netns.js";
@@ -25,7 +25,12 @@ export class FabricLab {
   readonly stateDir = join(this.dir, "state");
   private readonly namespaces: string[] = [];
 
-  create(): void {
+  /** Each machine's vmctl state-dir (BIRD's files with routing: bgp): namespaces share one filesystem. */
+  machineDir(machine: "host1" | "host2" | "router"): string {
+    return join(this.dir, "machines", machine);
+  }
+
+  create(opts: { routing?: "static" | "bgp" } = {}): void {
     for (const ns of [this.lan, this.router, this.internet, this.hosts.host1, this.hosts.host2]) {
       this.ns(ns);
     }
@@ -43,6 +48,7 @@ export class FabricLab {
     writeFileSync(
       this.clusterFile,
       [
+        `routing: ${opts.routing ?? "static"}`,
         "hosts:",
         ...(["host1", "host2"] as const).flatMap((h, i) => [
           `  - name: ${h}`,
@@ -50,6 +56,7 @@ export class FabricLab {
           "    lan: eth0",
           `    target: netns:${this.hosts[h]}`,
           "    libvirt: qemu:///system",
+          `    state-dir: ${this.machineDir(h)}`,
         ]),
         "router:",
         "  name: router",
@@ -57,6 +64,7 @@ export class FabricLab {
         "  lan: eth0",
         "  uplink: up0",
         `  target: netns:${this.router}`,
+        `  state-dir: ${this.machineDir("router")}`,
         "",
       ].join("\n"),
     );
@@ -84,7 +92,23 @@ export class FabricLab {
     return ns;
   }
 
+  /** The PID of the BIRD vmctl started on a machine (from its pid file), if it runs. */
+  birdPid(machine: "host1" | "host2" | "router"): number | undefined {
+    try {
+      const pid = Number(readFileSync(join(this.machineDir(machine), "bird", "bird.pid"), "utf8"));
+      // A stale pid file must not make us signal some other process that reused the PID.
+      return readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "bird" ? pid : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   destroy(): void {
+    // BIRD daemons outlive their namespace: stop the ones vmctl started here, by PID.
+    for (const m of ["host1", "host2", "router"] as const) {
+      const pid = this.birdPid(m);
+      if (pid !== undefined) process.kill(pid, "SIGKILL");
+    }
     for (const name of [...this.namespaces].reverse()) {
       try {
         run("ip", ["netns", "del", name]);

@@ -254,6 +254,19 @@ describe("vmctl fabric in network namespaces", () => {
     );
   });
 
+  it("a host reaches remote VMs of its networks and a VM reaches another host's LAN address", async () => {
+    // docs/fabric.md pitfall 10: without the `iif lo` rule host1's replies to 10.10.10.21 went
+    // into its own br-net1.
+    const p = ping(lab.hosts.host1, "10.10.10.21");
+    expect(p.ok, p.out).toBe(true);
+    expect(ping(vms.v3 ?? "", "198.18.0.11").ok).toBe(true);
+    expect(await udpSourceSeen(lab.hosts.host1, "198.18.0.11", vms.v3 ?? "", "198.18.0.11")).toBe(
+      "10.10.10.21",
+    );
+    // Its own VMs are still reached on the bridge, not through the router.
+    expect(ping(lab.hosts.host1, "10.10.10.11").out).toContain("ttl=64");
+  });
+
   it("the internet sees the router's address (NAT), never a VM subnet", async () => {
     expect(await udpSourceSeen(lab.internet, "198.19.0.2", vms.v1 ?? "", "198.19.0.2")).toBe(
       "198.19.0.1",

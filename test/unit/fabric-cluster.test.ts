@@ -30,6 +30,7 @@ describe("cluster.yaml", () => {
       libvirt: "qemu+ssh://root@198.18.0.11/system",
       stateDir: "/var/lib/vmctl",
       mdserverStateDir: "/var/lib/mdserver",
+      as: 4200000000,
     });
     expect(c.hosts[1]?.target).toEqual({ kind: "local" });
     expect(c.hosts[1]?.libvirt).toBe("qemu:///system");
@@ -39,7 +40,24 @@ describe("cluster.yaml", () => {
       lan: "eth0",
       uplink: "eth1",
       target: { kind: "netns", name: "rt" },
+      stateDir: "/var/lib/vmctl",
+      as: 4200000000,
     });
+    expect(c.routing).toBe("static");
+  });
+
+  it("reads routing: bgp with per-machine AS numbers and the router's state-dir", () => {
+    const c = parseCluster(
+      `routing: bgp\n${GOOD.replace("lan: eno1", "lan: eno1\n    as: 65001").replace(
+        "uplink: eth1",
+        "uplink: eth1\n  as: 65000\n  state-dir: /srv/vmctl",
+      )}`,
+      "c.yaml",
+    );
+    expect(c.routing).toBe("bgp");
+    expect(c.hosts.map((h) => h.as)).toEqual([4200000000, 65001]);
+    expect(c.router.as).toBe(65000);
+    expect(c.router.stateDir).toBe("/srv/vmctl");
   });
 
   it.each([
@@ -62,6 +80,15 @@ describe("cluster.yaml", () => {
     ],
     [GOOD.replace("    lan: eno1\n", ""), "c.yaml: hosts[1].lan: required string"],
     ["hosts: []\n", "c.yaml: hosts: expected a non-empty list"],
+    [`routing: ospf\n${GOOD}`, 'c.yaml: routing: "ospf" must be static or bgp'],
+    [
+      GOOD.replace("lan: eno1", "lan: eno1\n    as: 0"),
+      'c.yaml: hosts[1].as: "0" must be an AS number from 1 to 4294967295',
+    ],
+    [
+      GOOD.replace("uplink: eth1", "uplink: eth1\n  as: x"),
+      'c.yaml: router.as: "x" must be an AS number from 1 to 4294967295',
+    ],
     ["hosts: [\n", "c.yaml: not valid YAML"],
   ])("rejects bad input with one line naming file and key (%#)", (text, message) => {
     let err: Error | undefined;

@@ -17,7 +17,7 @@ import { EMPTY_STORE } from "../../vmctl/net/model.js";
 import { defineNetwork } from "../../vmctl/net/network.js";
 import type { Step } from "../../vmctl/net/plan-items.js";
 import { planRouter, type RouterDesired } from "../../vmctl/net/router-plan.js";
-import { testHost } from "../helpers/hosts.js";
+import { testHost, testRouter } from "../helpers/hosts.js";
 
 const fixture = (f: string) =>
   readFileSync(new URL(`../fixtures/fabric/${f}`, import.meta.url), "utf8");
@@ -46,13 +46,7 @@ const EMPTY: MachineState = {
 const store = structuredClone(EMPTY_STORE);
 const net1 = defineNetwork(store, { name: "net1", subnet: "10.10.10.0/24" });
 const host: HostSpec = testHost();
-const router: RouterSpec = {
-  name: "router",
-  address: "198.18.0.1",
-  lan: "eth0",
-  uplink: "up0",
-  target: { kind: "local" },
-};
+const router: RouterSpec = testRouter();
 const port = {
   network: "net1",
   host: "host1",
@@ -119,7 +113,20 @@ describe("parsers (captured iproute2 6.1 / ipset / iptables-nft output)", () => 
 
   it("reads rules, sysctls (absent keys left out), ipset members and NAT rules", () => {
     const s = captured();
-    expect(s.rules).toContainEqual({ pref: 1000, iif: "br-net1", table: 101, proto: 77 });
+    expect(s.rules).toContainEqual({
+      pref: 1000,
+      iif: "br-net1",
+      dst: undefined,
+      table: 101,
+      proto: 77,
+    });
+    expect(s.rules).toContainEqual({
+      pref: 1200,
+      iif: "lo",
+      dst: "10.10.10.0/24",
+      table: 101,
+      proto: 77,
+    });
     expect(s.sysctls["net.ipv4.neigh.br-net1.proxy_delay"]).toBe("80");
     expect("net.ipv4.conf.br-gone.proxy_arp" in s.sysctls).toBe(false);
     expect(s.ipsets).toEqual({ "vmctl-nets": ["10.10.10.0/24"], other: ["192.0.2.9/32"] });
@@ -150,6 +157,7 @@ describe("host planner", () => {
       "ip route replace default via 198.18.0.1 dev eth0 table 101 proto 77",
       "ip route replace 10.10.10.11 dev br-net1 table 101 proto 77 scope link",
       "ip rule add pref 1000 iif br-net1 lookup 101 protocol 77",
+      "ip rule add pref 1200 to 10.10.10.0/24 iif lo lookup 101 protocol 77",
     ]);
   });
 
@@ -173,6 +181,7 @@ describe("host planner", () => {
   it("removes exactly what vmctl added when the network is gone, nothing foreign", () => {
     expect(lines(planHost({ ...hostD, networks: [], ports: [] }, captured()))).toEqual([
       "ip rule del pref 1000 iif br-net1 lookup 101 protocol 77",
+      "ip rule del pref 1200 to 10.10.10.0/24 iif lo lookup 101 protocol 77",
       "ip route del default table 101 proto 77",
       "ip route del 10.10.10.0/24 table 101 proto 77",
       "ip route del 10.10.10.11 table 101 proto 77",

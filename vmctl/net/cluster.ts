@@ -15,6 +15,8 @@ export interface HostSpec {
   stateDir: string;
   /** On the host: where its mdserver records first requests and phone_home (mdserver state-dir). */
   mdserverStateDir: string;
+  /** BGP AS number (routing: bgp). */
+  as: number;
 }
 
 export interface RouterSpec {
@@ -23,12 +25,26 @@ export interface RouterSpec {
   lan: string;
   uplink: string;
   target: Target;
+  /** On the router: vmctl's files there (BIRD's config and socket with routing: bgp). */
+  stateDir: string;
+  as: number;
 }
 
+/**
+ * How VM /32s reach the router: `static` = vmctl writes one route per VM on the router;
+ * `bgp` = each host's BIRD announces its VMs and the router's BIRD installs them.
+ */
+export type Routing = "static" | "bgp";
+
 export interface Cluster {
+  routing: Routing;
   hosts: HostSpec[];
   router: RouterSpec;
 }
+
+/** A private 4-byte AS (RFC 6996) for every machine: one iBGP domain, the routers reflect. */
+export const DEFAULT_AS = 4200000000;
+const DEFAULT_STATE_DIR = "/var/lib/vmctl";
 
 type Obj = Record<string, unknown>;
 
@@ -49,7 +65,10 @@ export function parseCluster(text: string, file: string): Cluster {
     throw new ConfigError(`${file}: ${key}: ${why}`);
   };
   if (!isObj(doc)) return fail("(top)", "expected a mapping with hosts and router");
-  unknownKeys(doc, ["hosts", "router"], "", fail);
+  unknownKeys(doc, ["routing", "hosts", "router"], "", fail);
+  const routing = doc.routing ?? "static";
+  if (routing !== "static" && routing !== "bgp")
+    return fail("routing", `"${String(routing)}" must be static or bgp`);
   if (!Array.isArray(doc.hosts) || doc.hosts.length === 0)
     return fail("hosts", "expected a non-empty list");
   const hosts = doc.hosts.map((h: unknown, i: number): HostSpec => {
@@ -57,7 +76,7 @@ export function parseCluster(text: string, file: string): Cluster {
     if (!isObj(h)) return fail(key, "expected a mapping");
     unknownKeys(
       h,
-      ["name", "address", "lan", "target", "libvirt", "state-dir", "mdserver-state-dir"],
+      ["name", "address", "lan", "target", "libvirt", "state-dir", "mdserver-state-dir", "as"],
       key,
       fail,
     );
@@ -67,23 +86,25 @@ export function parseCluster(text: string, file: string): Cluster {
       lan: str(h, "lan", key, fail, IFNAME),
       target: target(h, key, fail),
       libvirt: h.libvirt === undefined ? "qemu:///system" : str(h, "libvirt", key, fail),
-      stateDir:
-        h["state-dir"] === undefined ? "/var/lib/vmctl" : str(h, "state-dir", key, fail, PATH),
+      stateDir: stateDir(h, key, fail),
       mdserverStateDir:
         h["mdserver-state-dir"] === undefined
           ? "/var/lib/mdserver"
           : str(h, "mdserver-state-dir", key, fail, PATH),
+      as: asNumber(h, key, fail),
     };
   });
   if (!isObj(doc.router)) return fail("router", "expected a mapping");
   const r = doc.router;
-  unknownKeys(r, ["name", "address", "lan", "uplink", "target"], "router", fail);
+  unknownKeys(r, ["name", "address", "lan", "uplink", "target", "state-dir", "as"], "router", fail);
   const router: RouterSpec = {
     name: str(r, "name", "router", fail, NAME),
     address: addr(r, "router", fail),
     lan: str(r, "lan", "router", fail, IFNAME),
     uplink: str(r, "uplink", "router", fail, IFNAME),
     target: target(r, "router", fail),
+    stateDir: stateDir(r, "router", fail),
+    as: asNumber(r, "router", fail),
   };
   const names = new Set<string>();
   const addresses = new Set<string>([router.address]);
@@ -94,7 +115,7 @@ export function parseCluster(text: string, file: string): Cluster {
     names.add(h.name);
     addresses.add(h.address);
   });
-  return { hosts, router };
+  return { routing, hosts, router };
 }
 
 type Fail = (key: string, why: string) => never;
@@ -126,4 +147,15 @@ function target(o: Obj, prefix: string, fail: Fail): Target {
   const t = parseTarget(v);
   if (!t) return fail(`${prefix}.target`, `"${v}" must be local, netns:NAME or ssh:root@host`);
   return t;
+}
+
+function stateDir(o: Obj, prefix: string, fail: Fail): string {
+  return o["state-dir"] === undefined ? DEFAULT_STATE_DIR : str(o, "state-dir", prefix, fail, PATH);
+}
+
+function asNumber(o: Obj, prefix: string, fail: Fail): number {
+  const v = o.as ?? DEFAULT_AS;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > 4294967295)
+    return fail(`${prefix}.as`, `"${String(v)}" must be an AS number from 1 to 4294967295`);
+  return v;
 }

@@ -1,7 +1,16 @@
 import { AppError, errorMessage } from "../../lib/errors.js";
 import type { Runner } from "../../lib/exec/runner.js";
 import { applySteps, rollback } from "./apply.js";
-import { type FabricContext, findHost, hostDesired, routerDesired } from "./fabric.js";
+import { BIRD_TOOLS, type BirdPlan, planBird } from "./bird-apply.js";
+import { birdPaths } from "./bird-config.js";
+import {
+  type FabricContext,
+  findHost,
+  hostBird,
+  hostDesired,
+  routerBird,
+  routerDesired,
+} from "./fabric.js";
 import { hostItems, hostSysctlKeys, planHost } from "./host-plan.js";
 import type { MachineState } from "./machine-state.js";
 import type { StoreData } from "./model.js";
@@ -26,7 +35,29 @@ export interface MachinePlan {
   runner: Runner;
   items: Item[];
   steps: Step[];
+  /** --dry-run with routing: bgp: what writing BIRD's config would change. */
+  diff: string;
 }
+
+/** BIRD comes last on a machine: its kernel tables and addresses are in place by then. */
+function withBird(
+  machine: string,
+  runner: Runner,
+  items: Item[],
+  steps: Step[],
+  bird?: BirdPlan,
+): MachinePlan {
+  return {
+    machine,
+    runner,
+    items: [...items, ...(bird?.items ?? [])],
+    steps: [...steps, ...(bird?.steps ?? [])],
+    diff: bird?.diff ?? "",
+  };
+}
+
+/** Route protocol of what BIRD installs in the kernel ("bird" in iproute2's rt_protos). */
+const RTPROT_BIRD = 12;
 
 async function planForHost(
   ctx: FabricContext,
@@ -35,7 +66,8 @@ async function planForHost(
 ): Promise<MachinePlan> {
   const host = findHost(ctx.cluster, name);
   const runner = ctx.runnerFor(host.target);
-  await preflight(runner, host.name, HOST_TOOLS);
+  const bgp = ctx.cluster.routing === "bgp";
+  await preflight(runner, host.name, bgp ? [...HOST_TOOLS, ...BIRD_TOOLS] : HOST_TOOLS);
   const d = hostDesired(ctx.cluster, data, host);
   const sec = securityDesired(d.networks, d.ports);
   const [cur, table, links] = await Promise.all([
@@ -43,29 +75,43 @@ async function planForHost(
     readPortSecurityTable(runner),
     readPortLinks(runner),
   ]);
-  // Port security last: bridges exist by then, and a failure rolls the rest back.
-  return {
-    machine: host.name,
+  // A host's BIRD exports nothing to its kernel, so a recovery start (-R) costs nothing there
+  // and lets the router keep this host's routes while its BIRD restarts.
+  const bird = bgp
+    ? await planBird(runner, birdPaths(host.stateDir), hostBird(ctx.cluster, data, host), {
+        recover: true,
+        dryRun: ctx.showDiff !== undefined,
+      })
+    : undefined;
+  // Port security after the fabric: bridges exist by then, and a failure rolls the rest back.
+  return withBird(
+    host.name,
     runner,
-    items: [...hostItems(d, cur), ...portSecurityItems(sec, table, d.ports)],
-    steps: [
-      ...planHost(d, cur),
-      ...portSecuritySteps(sec, table),
-      ...planPortLinks(sec.ports, links),
-    ],
-  };
+    [...hostItems(d, cur), ...portSecurityItems(sec, table, d.ports)],
+    [...planHost(d, cur), ...portSecuritySteps(sec, table), ...planPortLinks(sec.ports, links)],
+    bird,
+  );
 }
 
 async function planForRouter(ctx: FabricContext, data: StoreData): Promise<MachinePlan> {
   const r = ctx.cluster.router;
   const runner = ctx.runnerFor(r.target);
-  await preflight(runner, r.name, ROUTER_TOOLS);
+  const bgp = ctx.cluster.routing === "bgp";
+  await preflight(runner, r.name, bgp ? [...ROUTER_TOOLS, ...BIRD_TOOLS] : ROUTER_TOOLS);
   const d = routerDesired(ctx.cluster, data);
   const cur: MachineState = await readState(runner, {
     sysctls: routerSysctlKeys(d),
     firewall: true,
   });
-  return { machine: r.name, runner, items: routerItems(d, cur), steps: planRouter(d, cur) };
+  // Recover (-R) only when a previous BIRD left routes in the kernel: on a cold start BIRD
+  // would otherwise wait for every host before installing anything.
+  const bird = bgp
+    ? await planBird(runner, birdPaths(r.stateDir), routerBird(ctx.cluster, data), {
+        recover: cur.routes.some((x) => x.proto === RTPROT_BIRD),
+        dryRun: ctx.showDiff !== undefined,
+      })
+    : undefined;
+  return withBird(r.name, runner, routerItems(d, cur), planRouter(d, cur), bird);
 }
 
 /** Plans every named machine (hosts by name, "router" role by flag) from one store snapshot. */
@@ -94,6 +140,7 @@ export async function converge(
     const plans = await planMachines(ctx, data, which);
     const done: { plan: MachinePlan; applied: Step[] }[] = [];
     for (const plan of plans) {
+      if (plan.diff) ctx.showDiff?.(plan.diff);
       try {
         const applied = await applySteps(plan.runner, plan.machine, plan.steps, (line) =>
           ctx.onCommand(`${plan.machine}: ${line}`),

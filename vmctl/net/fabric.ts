@@ -1,6 +1,7 @@
 import { AppError } from "../../lib/errors.js";
 import type { Target } from "../../lib/exec/command.js";
 import type { Runner } from "../../lib/exec/runner.js";
+import { birdPaths, renderHostBird, renderRouterBird } from "./bird-config.js";
 import type { Cluster, HostSpec } from "./cluster.js";
 import type { HostDesired } from "./host-plan.js";
 import type { StoreData } from "./model.js";
@@ -14,6 +15,8 @@ export interface FabricContext {
   runnerFor(target: Target): Runner;
   /** Called with each command that changed a machine, prefixed with the machine's name. */
   onCommand(line: string): void;
+  /** --dry-run only: shows what a file write would change (BIRD's config) instead of writing. */
+  showDiff?: (text: string) => void;
 }
 
 export function findHost(cluster: Cluster, name: string): HostSpec {
@@ -35,10 +38,33 @@ export function hostDesired(cluster: Cluster, data: StoreData, host: HostSpec): 
   };
 }
 
+/** With routing: bgp the router learns VM /32s from BIRD, so vmctl writes none there. */
 export function routerDesired(cluster: Cluster, data: StoreData): RouterDesired {
+  const ports = cluster.routing === "bgp" ? [] : data.ports;
   return {
     router: cluster.router,
     networks: data.networks,
-    ports: data.ports.map((p) => ({ ...p, hostAddress: findHost(cluster, p.host).address })),
+    ports: ports.map((p) => ({ ...p, hostAddress: findHost(cluster, p.host).address })),
   };
+}
+
+export function hostBird(cluster: Cluster, data: StoreData, host: HostSpec): string {
+  const r = cluster.router;
+  return renderHostBird(
+    {
+      address: host.address,
+      as: host.as,
+      networks: data.networks,
+      paths: birdPaths(host.stateDir),
+    },
+    [{ name: r.name, address: r.address, as: r.as }],
+  );
+}
+
+export function routerBird(cluster: Cluster, data: StoreData): string {
+  const r = cluster.router;
+  return renderRouterBird(
+    { address: r.address, as: r.as, networks: data.networks, paths: birdPaths(r.stateDir) },
+    cluster.hosts.map((h) => ({ name: h.name, address: h.address, as: h.as })),
+  );
 }

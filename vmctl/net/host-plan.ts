@@ -4,7 +4,7 @@ import type { HostSpec } from "./cluster.js";
 import { parseCidr } from "./ipv4.js";
 import type { MachineState } from "./machine-state.js";
 import type { Network, Port } from "./model.js";
-import { BRIDGE_ALIAS, METADATA_IP, PROTO } from "./names.js";
+import { BRIDGE_ALIAS, LOCAL_RULE_OFFSET, METADATA_IP, PROTO } from "./names.js";
 import {
   conf,
   type Item,
@@ -75,10 +75,34 @@ export function hostRouteSpecs(d: HostDesired, n: Network): RouteSpec[] {
   ];
 }
 
-function ruleArgs(r: { pref: number; iif: string | undefined; table: number }): string[] {
+interface RuleSpec {
+  pref: number;
+  iif: string | undefined;
+  dst: string | undefined;
+  table: number;
+}
+
+/**
+ * What VMs send goes by the network's table; so does what the host itself sends to the subnet:
+ * the connected route in main would put replies to remote VMs into this host's bridge, where
+ * they die (docs/fabric.md pitfall 10). Local VMs stay on the bridge via their /32s in the table.
+ */
+export function networkRules(n: Network): RuleSpec[] {
+  return [
+    { pref: n.rulePref, iif: n.bridge, dst: undefined, table: n.table },
+    { pref: n.rulePref + LOCAL_RULE_OFFSET, iif: "lo", dst: n.subnet, table: n.table },
+  ];
+}
+
+function sameRule(a: RuleSpec, b: RuleSpec): boolean {
+  return a.pref === b.pref && a.iif === b.iif && a.dst === b.dst && a.table === b.table;
+}
+
+function ruleArgs(r: RuleSpec): string[] {
   return [
     "pref",
     String(r.pref),
+    ...(r.dst ? ["to", r.dst] : []),
     ...(r.iif ? ["iif", r.iif] : []),
     "lookup",
     String(r.table),
@@ -101,7 +125,6 @@ export function networkItems(d: HostDesired, n: Network, cur: MachineState): Ite
     command: ip("addr", "replace", cidr, "dev", n.bridge),
     undo: ip("addr", "del", cidr, "dev", n.bridge),
   });
-  const rule = { pref: n.rulePref, iif: n.bridge, table: n.table };
   const s = (k: string, v: string) => sysctlItem(cur, n.name, k, v);
   return [
     {
@@ -124,16 +147,15 @@ export function networkItems(d: HostDesired, n: Network, cur: MachineState): Ite
     addr(`${n.bridgeIp}/${prefix}`),
     addr(`${METADATA_IP}/32`),
     ...hostRouteSpecs(d, n).map((spec) => routeItem(cur, n.name, spec)),
-    {
-      network: n.name,
-      what: `rule ${ruleArgs(rule).join(" ")}`,
-      present: cur.rules.some(
-        (r) =>
-          r.pref === rule.pref && r.iif === rule.iif && r.table === rule.table && r.proto === PROTO,
-      ),
-      command: ip("rule", "add", ...ruleArgs(rule)),
-      undo: ip("rule", "del", ...ruleArgs(rule)),
-    },
+    ...networkRules(n).map(
+      (rule): Item => ({
+        network: n.name,
+        what: `rule ${ruleArgs(rule).join(" ")}`,
+        present: cur.rules.some((r) => sameRule(r, rule) && r.proto === PROTO),
+        command: ip("rule", "add", ...ruleArgs(rule)),
+        undo: ip("rule", "del", ...ruleArgs(rule)),
+      }),
+    ),
   ];
 }
 
@@ -143,13 +165,9 @@ export function hostItems(d: HostDesired, cur: MachineState): Item[] {
 
 /** Everything vmctl made on this host that the store no longer wants: rules, routes, bridges. */
 function hostRemovals(d: HostDesired, cur: MachineState): Command[] {
-  const wantedRules = d.networks.map((n) => ({ pref: n.rulePref, iif: n.bridge, table: n.table }));
+  const wantedRules = d.networks.flatMap(networkRules);
   const rules = cur.rules
-    .filter(
-      (r) =>
-        r.proto === PROTO &&
-        !wantedRules.some((w) => w.pref === r.pref && w.iif === r.iif && w.table === r.table),
-    )
+    .filter((r) => r.proto === PROTO && !wantedRules.some((w) => sameRule(w, r)))
     .map((r) => ip("rule", "del", ...ruleArgs(r)));
   const routes = staleRoutes(
     cur,

@@ -43,6 +43,8 @@ export interface RouteState {
 export interface RuleState {
   pref: number;
   iif: string | undefined;
+  /** `to` selector as a/nn, undefined for all destinations. */
+  dst: string | undefined;
   table: number;
   proto: number;
 }
@@ -119,6 +121,7 @@ export function parseRules(text: string): RuleState[] {
   return list(text).map((r) => ({
     pref: Number(r.priority ?? 0),
     iif: s(r.iif),
+    dst: s(r.dst) === undefined ? undefined : `${s(r.dst)}/${String(r.dstlen ?? 32)}`,
     table: Number(s(r.table) ?? "0"),
     proto: Number(s(r.protocol) ?? "0"),
   }));

@@ -19,6 +19,11 @@ export const FIRST_TABLE = 101;
 export const LAST_TABLE = 250;
 /** Rule preference base: > 0 so rule 0 (`lookup local`) still sees 169.254.169.254 first (docs/fabric.md pitfall 9). */
 export const RULE_PREF_BASE = 1000;
+/**
+ * The rule for the host's own traffic to a network sits this far above that network's bridge
+ * rule: past every bridge rule (one per table, 150 at most), still far below `lookup main`.
+ */
+export const LOCAL_RULE_OFFSET = 200;
 
 const NAME = /^[a-z][a-z0-9-]{0,31}$/;
 

@@ -67,6 +67,11 @@ function secure(ctx: FabricContext, data: StoreData, host: string, ports: Port[]
   );
 }
 
+/** With routing: bgp the host's BIRD announces the host /32 and the router needs no command. */
+function staticRouting(ctx: FabricContext): boolean {
+  return ctx.cluster.routing === "static";
+}
+
 /**
  * Plugs a VM interface into its network. Port security goes in first: its set elements key on
  * the interface name, so the port is guarded from its first frame on the bridge. The host /32
@@ -82,7 +87,7 @@ export async function attachPort(ctx: FabricContext, request: Port): Promise<Por
     const hostRunner = ctx.runnerFor(host.target);
     const routerRunner = ctx.runnerFor(ctx.cluster.router.target);
     await preflight(hostRunner, host.name, ["ip", "nft", "bridge"]);
-    await preflight(routerRunner, ctx.cluster.router.name, ["ip"]);
+    if (staticRouting(ctx)) await preflight(routerRunner, ctx.cluster.router.name, ["ip"]);
     await requireBridge(hostRunner, host.name, net);
     await secure(ctx, data, host.name, [...data.ports, port]);
     const hostSteps: Step[] = [
@@ -104,18 +109,20 @@ export async function attachPort(ctx: FabricContext, request: Port): Promise<Por
       await secure(ctx, data, host.name, data.ports).catch(() => {});
       throw err;
     }
-    try {
-      const route = routerRoute(ctx, port);
-      await applySteps(
-        routerRunner,
-        ctx.cluster.router.name,
-        [{ command: ip("route", "replace", ...route) }],
-        log(ctx.cluster.router.name),
-      );
-    } catch (err) {
-      for (const s of hostSteps.slice(0, 2).reverse()) if (s.undo) await hostRunner.probe(s.undo);
-      await secure(ctx, data, host.name, data.ports).catch(() => {});
-      throw err;
+    if (staticRouting(ctx)) {
+      try {
+        const route = routerRoute(ctx, port);
+        await applySteps(
+          routerRunner,
+          ctx.cluster.router.name,
+          [{ command: ip("route", "replace", ...route) }],
+          log(ctx.cluster.router.name),
+        );
+      } catch (err) {
+        for (const s of hostSteps.slice(0, 2).reverse()) if (s.undo) await hostRunner.probe(s.undo);
+        await secure(ctx, data, host.name, data.ports).catch(() => {});
+        throw err;
+      }
     }
     return { data: { ...data, ports: [...data.ports, port] }, result: port };
   });
@@ -128,7 +135,7 @@ function gone(stderr: string): boolean {
 
 /**
  * Unplugs a VM address: the router's /32 first (senders get ICMP unreachable, not a black
- * hole), then the host's /32 and the port, then a gratuitous ARP "ip is-at <bridge MAC>" so
+ * hole; with routing: bgp removing the host's /32 withdraws it), then the host's /32 and the port, then a gratuitous ARP "ip is-at <bridge MAC>" so
  * old neighbours on the bridge stop sending to the VM's MAC — without it a moved VM stays
  * unreachable from them for ~35 s (docs/fabric.md pitfall 7).
  */
@@ -144,14 +151,15 @@ export async function detachPort(
     const hostRunner = ctx.runnerFor(host.target);
     const routerRunner = ctx.runnerFor(ctx.cluster.router.target);
     await preflight(hostRunner, host.name, ["ip", "arping", "nft"]);
-    await preflight(routerRunner, ctx.cluster.router.name, ["ip"]);
+    if (staticRouting(ctx)) await preflight(routerRunner, ctx.cluster.router.name, ["ip"]);
     const run = async (runner: Runner, machine: string, args: string[]) => {
       const r = await runner.probe(ip(...args));
       if (r.exitCode !== 0 && !gone(r.stderr))
         throw new AppError("APPLY", `${machine}: ip ${args.join(" ")} failed: ${r.stderr.trim()}`);
       if (r.exitCode === 0) ctx.onCommand(`${machine}: ip ${args.join(" ")}`);
     };
-    await run(routerRunner, ctx.cluster.router.name, ["route", "del", ...routerRoute(ctx, port)]);
+    if (staticRouting(ctx))
+      await run(routerRunner, ctx.cluster.router.name, ["route", "del", ...routerRoute(ctx, port)]);
     await run(hostRunner, host.name, ["route", "del", ...hostRoute(net, port.ip)]);
     await run(hostRunner, host.name, ["link", "set", "dev", port.dev, "nomaster"]);
     const rest = data.ports.filter((p) => p !== port);

@@ -11,6 +11,7 @@ const PACKAGES: Record<string, { args: string[]; pkg: string }> = {
   arping: { args: ["--help"], pkg: "arping" },
   nft: { args: ["--version"], pkg: "nftables" },
   bridge: { args: ["-V"], pkg: "iproute2" },
+  bird: { args: ["--version"], pkg: "bird2" },
 };
 
 function looksMissing(exitCode: number | undefined, stderr: string): boolean {
