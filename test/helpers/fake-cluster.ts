@@ -18,7 +18,7 @@ export const KEY =
 const TOOLS = [
   ...["ip", "sysctl", "ipset", "iptables", "true", "arping", "virsh", "qemu-img", "ebtables"],
   ...["ebtables-restore", "dnsmasq", "kill", "mkdir", "rm", "cat", "test", "mv", "chmod"],
-  ...["chown", "install"],
+  ...["chown", "install", "nft", "bridge"],
   ...["ssh-keyscan", "ssh", "dd"],
 ];
 
@@ -56,7 +56,11 @@ export function fakeCluster(
     const own = opts.answer?.(c);
     if (own) return own;
     if (c.file === "virsh") return virshAnswer(domains, c.args);
-    if (c.file === "ip" && c.args.includes("-json")) return { stdout: "[]" };
+    if ((c.file === "ip" || c.file === "bridge") && c.args.includes("-json"))
+      return { stdout: "[]" };
+    // A host without vmctl's port security table yet.
+    if (c.file === "nft" && c.args[0] === "-j")
+      return { exitCode: 1, stderr: "Error: No such file or directory\n" };
     if (c.file === "cat") {
       const text = opts.hostFiles?.[c.args.at(-1) ?? ""];
       return text === undefined ? { exitCode: 1 } : { stdout: text };

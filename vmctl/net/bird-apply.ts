@@ -32,6 +32,13 @@ function startCommand(paths: BirdPaths, recover: boolean): Command {
   return cmd("bird", recover ? [...args, "-R"] : args, true);
 }
 
+/** `diff -u` of the file on the machine (or nothing) against the text it should hold. */
+async function fileDiff(runner: Runner, path: string, current: string | undefined, text: string) {
+  const from = current === undefined ? "/dev/null" : path;
+  const args = ["-u", "--label", path, "--label", `${path} (vmctl)`, from, "-"];
+  return (await runner.probe(cmd("diff", args, false, text))).stdout;
+}
+
 /**
  * Plans BIRD on one machine: write its config when it differs (checked by `bird -p` before it
  * replaces the old one), then `birdc configure` if BIRD runs, or start it if not; nothing when
@@ -72,27 +79,7 @@ export async function planBird(
     ...(changed && !opts.dryRun ? write : []),
     ...(changed || !running ? [{ command: reload }] : []),
   ];
-  const diff =
-    changed && opts.dryRun
-      ? (
-          await runner.probe(
-            cmd(
-              "diff",
-              [
-                "-u",
-                "--label",
-                paths.config,
-                "--label",
-                `${paths.config} (vmctl)`,
-                current === undefined ? "/dev/null" : paths.config,
-                "-",
-              ],
-              false,
-              text,
-            ),
-          )
-        ).stdout
-      : "";
+  const diff = changed && opts.dryRun ? await fileDiff(runner, paths.config, current, text) : "";
   const items: Item[] = [
     {
       network: undefined,
