@@ -21,7 +21,19 @@ export interface Runner {
   run(command: Command): Promise<RunResult>;
   /** Runs the command; a non-zero exit is returned, not thrown (for probes like `iptables -C`). */
   probe(command: Command): Promise<RunResult>;
+  /**
+   * Starts a command that takes something (a lock) and keeps it until its stdin closes, e.g.
+   * `flock FILE cat`: resolves once the command echoes a line written to its stdin (cat only
+   * starts once flock has the lock); `release` closes stdin and waits for it to exit.
+   */
+  hold(command: Command): Promise<Held>;
 }
+
+export interface Held {
+  release(): Promise<void>;
+}
+
+const NOTHING_HELD: Held = { release: () => Promise.resolve() };
 
 /** The only place that imports execa. */
 export class ExecRunner implements Runner {
@@ -59,6 +71,37 @@ export class ExecRunner implements Runner {
     }
   }
 
+  async hold(command: Command): Promise<Held> {
+    const { file, args } = wrapForTarget(this.target, command);
+    const child = execa(file, args, { reject: false, env: { LC_ALL: "C" }, buffer: false });
+    let stderr = "";
+    child.stderr?.setEncoding("utf8").on("data", (c: string) => {
+      stderr += c;
+    });
+    child.stdin?.write("held\n");
+    let timer: NodeJS.Timeout | undefined;
+    const held = await new Promise<boolean>((resolve) => {
+      child.stdout?.setEncoding("utf8").on("data", (c: string) => {
+        if (c.includes("\n")) resolve(true);
+      });
+      void child.then(() => resolve(false));
+      timer = setTimeout(() => resolve(false), this.timeoutMs);
+    });
+    clearTimeout(timer);
+    if (!held) {
+      child.kill("SIGTERM");
+      const r = await child;
+      const why = r.exitCode === undefined ? `not held after ${this.timeoutMs} ms` : stderr;
+      throw new CommandError(this.describe(command), r.exitCode, why);
+    }
+    return {
+      release: async () => {
+        child.stdin?.end();
+        await child;
+      },
+    };
+  }
+
   private describe(command: Command): string {
     const where = this.target.kind === "local" ? "" : ` on ${formatTarget(this.target)}`;
     return `${formatCommand(command)}${where}`;
@@ -86,6 +129,12 @@ export class DryRunRunner implements Runner {
     return command.mutates ? this.run(command) : this.inner.probe(command);
   }
 
+  hold(command: Command): Promise<Held> {
+    if (!command.mutates) return this.inner.hold(command);
+    this.print(this.line(command));
+    return Promise.resolve(NOTHING_HELD);
+  }
+
   private line(command: Command): string {
     const prefix = this.target.kind === "local" ? "" : `[${formatTarget(this.target)}] `;
     const stdin = command.input === undefined ? "" : ` <<'EOF'\n${command.input.trimEnd()}\nEOF`;
@@ -110,6 +159,16 @@ export class TracingRunner implements Runner {
 
   probe(command: Command): Promise<RunResult> {
     return this.time(command, () => this.inner.probe(command));
+  }
+
+  /** The time it took to get hold of it (waiting for a lock shows here). */
+  async hold(command: Command): Promise<Held> {
+    let held: Held = NOTHING_HELD;
+    await this.time(command, async () => {
+      held = await this.inner.hold(command);
+      return { stdout: "", stderr: "", exitCode: 0 };
+    });
+    return held;
   }
 
   private async time(command: Command, f: () => Promise<RunResult>): Promise<RunResult> {

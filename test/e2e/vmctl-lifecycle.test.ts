@@ -353,15 +353,49 @@ describe("vmctl on real libvirt", () => {
     }
   }, 300_000);
 
-  it("deletes both guests and leaves nothing behind", async () => {
+  it("after a delete, a new VM on the network gets the freed address and boots", async () => {
+    const leaseFile = join(lab.dir, "host1/dhcp/net1.leases");
+    const web1Mac = JSON.parse((await ok(["list", "--json"])).stdout).find(
+      (v: { name: string }) => v.name === "web1",
+    ).mac;
+    expect(readFileSync(leaseFile, "utf8")).toContain(` ${web1Mac} 10.10.10.3 `);
+    // web2 still runs, so net1's dnsmasq does too: the lease must go from the running server.
+    expect((await ok(["delete", "web1"])).stdout).toBe("web1: deleted\n");
+    created.splice(created.indexOf("web1"), 1);
+    expect(readFileSync(leaseFile, "utf8")).not.toContain("10.10.10.3");
+    created.push("web3");
+    const r = await vmctl(lab, [
+      "create",
+      "web3",
+      "--net",
+      "net1",
+      "--image",
+      "deb12",
+      "--host",
+      "host1",
+      "--cpus",
+      "2",
+      "--memory",
+      "1G",
+      "--ssh-key",
+      `${key}.pub`,
+      "--timeout",
+      String(Math.round(within(400_000) / 1000)),
+    ]);
+    expect(r).toMatchObject({ code: 0, stdout: "web3 ready: 10.10.10.3 on net1, host host1\n" });
+    expect((await sshIn("web3", "hostname")).stdout.trim()).toBe("web3");
+  }, 600_000);
+
+  it("deletes the guests and leaves nothing behind, no lease either", async () => {
     await ok(["port", "detach", "net1", "--ip", "10.10.10.50"]);
-    const r = await ok(["delete", "web1", "web2"]);
-    expect(r.stdout).toBe("web1: deleted\nweb2: deleted\n");
+    const r = await ok(["delete", "web2", "web3"]);
+    expect(r.stdout).toBe("web2: deleted\nweb3: deleted\n");
     created.length = 0;
     expect(snapshot()).toEqual(before);
-    // The network's DHCP server stopped with its last reservation.
+    // The network's DHCP server stopped with its last reservation, and holds no lease.
     const pidFile = join(lab.dir, "host1/dhcp/net1.pid");
     expect(existsSync(pidFile) && isAlive(pidFile)).toBe(false);
+    expect(readFileSync(join(lab.dir, "host1/dhcp/net1.leases"), "utf8")).toBe("");
     expect((await ok(["delete", "web1"])).stdout).toBe("web1: no such VM (nothing to delete)\n");
   }, 120_000);
 });

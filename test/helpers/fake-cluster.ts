@@ -19,7 +19,7 @@ const TOOLS = [
   ...["ip", "sysctl", "ipset", "iptables", "true", "arping", "virsh", "qemu-img", "ebtables"],
   ...["ebtables-restore", "dnsmasq", "kill", "mkdir", "rm", "cat", "test", "mv", "chmod"],
   ...["chown", "install", "nft", "bridge"],
-  ...["ssh-keyscan", "ssh", "dd"],
+  ...["ssh-keyscan", "ssh", "dd", "flock", "timeout", "ls"],
 ];
 
 /** A domain the fake libvirt lists: its name, state and `virsh dumpxml` text. */

@@ -1,7 +1,7 @@
 import { onTestFinished } from "vitest";
 import { CommandError } from "../../lib/errors.js";
 import { type Command, formatCommand, formatTarget, type Target } from "../../lib/exec/command.js";
-import type { Runner, RunResult } from "../../lib/exec/runner.js";
+import type { Held, Runner, RunResult } from "../../lib/exec/runner.js";
 
 /** A scripted machine's answer to one command; undefined: this test does not expect it. */
 export type Answer = (command: Command) => Partial<RunResult> | undefined;
@@ -30,6 +30,12 @@ export class RecordingRunner implements Runner {
     const r = await this.probe(command);
     if (r.exitCode !== 0) throw new CommandError(formatCommand(command), r.exitCode, r.stderr);
     return r;
+  }
+
+  /** Recorded like any command: held when the script answers exit 0. */
+  async hold(command: Command): Promise<Held> {
+    await this.run(command);
+    return { release: () => Promise.resolve() };
   }
 
   probe(command: Command): Promise<RunResult> {

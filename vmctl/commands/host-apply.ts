@@ -1,6 +1,9 @@
 import type { Command } from "commander";
+import { LOCAL } from "../../lib/exec/command.js";
 import { type CliDeps, fabricContext, type GlobalOptions } from "../context.js";
 import { converge, type MachinePlan } from "../net/converge.js";
+import { findHost } from "../net/fabric.js";
+import { describeFindings, reconcileDhcp } from "../vm/dhcp-reconcile.js";
 
 export function summarize(deps: CliDeps, plans: MachinePlan[], dryRun: boolean): void {
   for (const p of plans) {
@@ -17,12 +20,20 @@ export function registerHostApply(
 ): void {
   host
     .command("apply")
-    .description("bring one host (or all) to the state the network store describes")
+    .description(
+      "bring one host (or all) to the state the network store describes; DHCP reservations and leases to the VMs that exist there",
+    )
     .argument("[host]", "host name from the cluster file (default: all hosts)")
     .action(async (name: string | undefined) => {
       const g = globals();
       const ctx = fabricContext(deps, g);
       const hosts = name ? [name] : ctx.cluster.hosts.map((h) => h.name);
-      summarize(deps, await converge(ctx, { hosts, router: false }), g.dryRun === true);
+      const dryRun = g.dryRun === true;
+      summarize(deps, await converge(ctx, { hosts, router: false }), dryRun);
+      const virsh = ctx.runnerFor(LOCAL);
+      for (const h of hosts) {
+        const findings = await reconcileDhcp(ctx, virsh, findHost(ctx.cluster, h));
+        for (const line of describeFindings(h, findings, dryRun)) deps.stdout(line);
+      }
     });
 }

@@ -4,14 +4,20 @@ import type { Network, StoreData } from "../net/model.js";
 
 /**
  * Free addresses of a network, lowest first: usable hosts that are neither the gateway, the
- * bridge address nor any port's. The final check happens under the store's lock when the port is
+ * bridge address, any port's nor `leased` (addresses the VM's host still has a DHCP lease of
+ * for another MAC, which its dnsmasq would refuse to hand out). The final check happens under the store's lock when the port is
  * recorded (attachPort), so two concurrent creates cannot both get one address.
  */
-export function* freeAddresses(data: StoreData, net: Network): Generator<string> {
+export function* freeAddresses(
+  data: StoreData,
+  net: Network,
+  leased: Iterable<string> = [],
+): Generator<string> {
   const subnet = parseCidr(net.subnet) as Cidr;
   const taken = new Set([
     net.gateway,
     net.bridgeIp,
+    ...leased,
     ...data.ports.filter((p) => p.network === net.name).map((p) => p.ip),
   ]);
   const size = 2 ** (32 - subnet.prefix);

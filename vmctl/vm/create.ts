@@ -14,7 +14,7 @@ import type { Network } from "../net/model.js";
 import { findNetwork } from "../net/network.js";
 import { attachPort, detachPort } from "../net/port.js";
 import { checkRequestedIp, freeAddresses } from "./allocate.js";
-import { setReservation, stopDnsmasqIfIdle } from "./dhcp.js";
+import { changeReservation, readLeases, setReservation, withDhcpLock } from "./dhcp-server.js";
 import { overlayAccess, privateDir } from "./disk-access.js";
 import { removeHostFile } from "./host-files.js";
 import type { Image } from "./images.js";
@@ -74,20 +74,31 @@ export async function createVm(req: CreateRequest, ctx: VmContext): Promise<Crea
     : (fabric.cluster.hosts[0] as HostSpec);
   const net = findNetwork(fabric.store.read(), req.network);
   if (req.ip) checkRequestedIp(net, req.ip);
-  const [existing, clash] = await Promise.all([
+  const run = fabric.runnerFor(host.target);
+  const [existing, clash, leases] = await Promise.all([
     listVms(fabric.cluster, ctx.virsh, ctx.progress),
     ctx.virsh.probe(virsh(host, ["domstate", req.name])),
+    readLeases(run, host, net),
   ]);
   if (existing.some((v) => v.instance.name === req.name)) {
     throw new AppError("EXISTS", `a VM named ${req.name} exists (vmctl delete ${req.name} first)`);
   }
   if (clash.exitCode === 0)
     throw new AppError("EXISTS", `libvirt on ${host.name} already has a domain named ${req.name}`);
+  // dnsmasq refuses a reserved address to a MAC while it holds a lease of it for another one.
+  const leased = new Map(leases.map((l) => [l.ip, l.mac]));
+  const recorded = (ip: string) =>
+    fabric.store.read().ports.some((p) => p.network === net.name && p.ip === ip);
+  if (req.ip && leased.has(req.ip) && !recorded(req.ip)) {
+    throw new AppError(
+      "EXISTS",
+      `--ip ${req.ip}: leased to ${leased.get(req.ip)} on ${host.name} (a stale lease? vmctl host apply ${host.name} drops those)`,
+    );
+  }
   const usedMacs = new Set(existing.flatMap((v) => v.instance.macs));
   let uuid = req.identity === "ec2" ? ec2Uuid() : randomUUID();
   while (usedMacs.has(macFor(uuid))) uuid = req.identity === "ec2" ? ec2Uuid() : randomUUID();
 
-  const run = fabric.runnerFor(host.target);
   const rollback = new Rollback();
   const mac = macFor(uuid);
   const tap = tapName(uuid);
@@ -103,7 +114,7 @@ export async function createVm(req: CreateRequest, ctx: VmContext): Promise<Crea
         ctx.progress(`${req.name}: disk ${paths.disk} on ${req.image.name}`);
       }),
       ctx.virtType(host),
-      plugIn(req, ctx, { host, net, tap, mac, run, rollback }),
+      plugIn(req, ctx, { host, net, tap, mac, run, rollback, leased: new Set(leased.keys()) }),
     ] as const);
     ctx.progress(`${req.name}: ${ip} on ${net.name} via ${tap} on ${host.name}`);
 
@@ -143,19 +154,20 @@ export async function createVm(req: CreateRequest, ctx: VmContext): Promise<Crea
       },
     });
     // The DHCP undo goes first: the file is written before dnsmasq (re)starts, which may fail.
-    rollback.push("DHCP reservation", async () => {
-      await setReservation(run, host, net, { removeMac: mac });
-      await stopDnsmasqIfIdle(run, host, net);
-    });
-    await settled([
-      setReservation(run, host, net, { add: { mac, ip, name: req.name } }),
-      defineDomain(ctx.virsh, host, xml).then(() =>
-        rollback.push("domain", async () => {
-          await ctx.virsh.probe(virsh(host, ["destroy", req.name], true));
-          await ctx.virsh.run(virsh(host, ["undefine", req.name], true));
-        }),
-      ),
-    ]);
+    rollback.push("DHCP reservation", () => setReservation(run, host, net, { removeMac: mac }));
+    // Define under the DHCP lock too: `host apply`, which drops reservations without a domain,
+    // then sees both or neither.
+    await withDhcpLock(run, host, net, () =>
+      settled([
+        changeReservation(run, host, net, { add: { mac, ip, name: req.name } }),
+        defineDomain(ctx.virsh, host, xml).then(() =>
+          rollback.push("domain", async () => {
+            await ctx.virsh.probe(virsh(host, ["destroy", req.name], true));
+            await ctx.virsh.run(virsh(host, ["undefine", req.name], true));
+          }),
+        ),
+      ]),
+    );
 
     // 3. Start.
     await ctx.virsh.run(virsh(host, ["start", req.name], true));
@@ -205,9 +217,17 @@ async function settled<T extends readonly unknown[]>(
 async function plugIn(
   req: CreateRequest,
   ctx: VmContext,
-  p: { host: HostSpec; net: Network; tap: string; mac: string; run: Runner; rollback: Rollback },
+  p: {
+    host: HostSpec;
+    net: Network;
+    tap: string;
+    mac: string;
+    run: Runner;
+    rollback: Rollback;
+    leased: Set<string>;
+  },
 ): Promise<string> {
-  const candidates = req.ip ? [req.ip] : freeAddresses(ctx.fabric.store.read(), p.net);
+  const candidates = req.ip ? [req.ip] : freeAddresses(ctx.fabric.store.read(), p.net, p.leased);
   for (const ip of candidates) {
     await p.run.run(cmd("ip", ["tuntap", "add", "dev", p.tap, "mode", "tap"], true));
     const undoTap = () => p.run.run(cmd("ip", ["link", "del", "dev", p.tap], true));

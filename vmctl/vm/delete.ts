@@ -2,7 +2,7 @@ import { bootRecordPath } from "../../lib/boot-record.js";
 import { cmd } from "../../lib/exec/command.js";
 import { detachPort } from "../net/port.js";
 import type { VmContext } from "./create.js";
-import { setReservation, stopDnsmasqIfIdle } from "./dhcp.js";
+import { setReservation } from "./dhcp-server.js";
 import { removeHostFile } from "./host-files.js";
 import { knownHostsPath } from "./known-hosts.js";
 import { tapName, type Vm, virsh, vmPaths } from "./vms.js";
@@ -27,16 +27,14 @@ export async function deleteVm(vm: Vm, keepDisk: boolean, ctx: VmContext): Promi
   await run.probe(cmd("ip", ["link", "del", "dev", tap], true));
   const mac = inst.macs[0];
   const net = inst.network ? data.networks.find((n) => n.name === inst.network) : undefined;
-  if (net && mac) {
-    await setReservation(run, host, net, { removeMac: mac });
-    await stopDnsmasqIfIdle(run, host, net);
-  }
+  // Also drops its lease, or dnsmasq would refuse the address to the next VM given it.
+  if (net && mac) await setReservation(run, host, net, { removeMac: mac });
   const paths = vmPaths(host, inst.name);
   if (!keepDisk) await removeHostFile(run, paths.disk);
   await removeHostFile(run, paths.consoleLog);
   await removeHostFile(run, knownHostsPath(host, inst.name));
   await removeHostFile(run, bootRecordPath(host.mdserverStateDir, inst.uuid));
   ctx.progress(
-    `${inst.name}: port, DHCP reservation${keepDisk ? "" : ", disk"} and records removed`,
+    `${inst.name}: port, DHCP reservation and lease${keepDisk ? "" : ", disk"} and records removed`,
   );
 }

@@ -1,9 +1,6 @@
-import { cmd } from "../../lib/exec/command.js";
-import type { Runner } from "../../lib/exec/runner.js";
 import type { HostSpec } from "../net/cluster.js";
 import { formatIpv4, mask, parseCidr } from "../net/ipv4.js";
 import type { Network } from "../net/model.js";
-import { livePid, readHostFile, writeHostFile } from "./host-files.js";
 
 export interface Reservation {
   mac: string;
@@ -23,6 +20,8 @@ export function dhcpPaths(host: HostSpec, net: Network) {
     hosts: `${base}.hosts`,
     leases: `${base}.leases`,
     pid: `${base}.pid`,
+    /** flock(1) on it serialises every change to this network's files and server on the host. */
+    lock: `${base}.lock`,
     log: `${base}.log`,
   };
 }
@@ -73,83 +72,91 @@ export interface Lease {
   hostname: string;
 }
 
-/** dnsmasq's lease file: `expiry mac ip hostname client-id` per line. */
+/** dnsmasq's lease file: `expiry mac ip hostname client-id` per line (and a `duid` line). */
 export function parseLeases(text: string): Lease[] {
-  return text
-    .split("\n")
-    .map((l) => l.trim().split(/\s+/))
-    .filter((f) => f.length >= 4)
-    .map((f) => ({
-      mac: (f[1] as string).toLowerCase(),
-      ip: f[2] as string,
-      hostname: f[3] as string,
-    }));
+  return text.split("\n").flatMap((l) => {
+    const f = l.trim().split(/\s+/);
+    if (f.length < 4) return [];
+    return [{ mac: (f[1] as string).toLowerCase(), ip: f[2] as string, hostname: f[3] as string }];
+  });
 }
 
-/** Adds or removes a reservation and makes the running dnsmasq (started if needed) re-read it. */
-export async function setReservation(
-  runner: Runner,
-  host: HostSpec,
-  net: Network,
-  change: { add?: Reservation; removeMac?: string },
-): Promise<void> {
-  const p = dhcpPaths(host, net);
-  const current = parseHostsFile((await readHostFile(runner, p.hosts)) ?? "");
-  const drop = new Set([change.removeMac, change.add?.mac, change.add?.ip].filter(Boolean));
-  const next = current.filter((r) => !drop.has(r.mac) && !drop.has(r.ip));
-  if (change.add) next.push(change.add);
-  await writeHostFile(runner, p.hosts, hostsFile(next));
-  // Removing never starts a server: a rollback must not fail on the step it is undoing.
-  await ensureDnsmasq(runner, host, net, change.add !== undefined);
+/** A lease is stale unless a reservation gives that MAC that address. */
+function backed(lease: Lease, reservations: Reservation[]): boolean {
+  return reservations.some((r) => r.mac.toLowerCase() === lease.mac && r.ip === lease.ip);
 }
 
-async function ensureDnsmasq(
-  runner: Runner,
-  host: HostSpec,
-  net: Network,
-  start: boolean,
-): Promise<void> {
-  const p = dhcpPaths(host, net);
-  const conf = dnsmasqConf(host, net);
-  const same = (await readHostFile(runner, p.conf)) === conf;
-  if (!same) await writeHostFile(runner, p.conf, conf);
-  const pid = await livePid(runner, p.pid);
-  if (pid !== undefined && same) {
-    // SIGHUP: dnsmasq re-reads dhcp-hostsfile.
-    await runner.run(cmd("kill", ["-HUP", String(pid)], true));
-    return;
-  }
-  if (!start) return;
-  if (pid !== undefined) await runner.run(cmd("kill", [String(pid)], true));
-  if (await hasSystemd(runner)) {
-    await runner.run(cmd("systemctl", ["enable", "--now", unitFor(net)], true));
-    return;
-  }
-  // Daemonises: it outlives this vmctl process.
-  await runner.run(cmd("dnsmasq", [`--conf-file=${p.conf}`], true));
+/** The lease file without the leases no reservation backs (other lines kept as they are). */
+export function pruneLeases(
+  text: string,
+  reservations: Reservation[],
+): { text: string; stale: Lease[] } {
+  const stale: Lease[] = [];
+  const kept = text.split("\n").filter((line) => {
+    const lease = parseLeases(line)[0];
+    if (!lease || backed(lease, reservations)) return line.trim() !== "";
+    stale.push(lease);
+    return false;
+  });
+  return { text: kept.map((l) => `${l}\n`).join(""), stale };
 }
 
-function unitFor(net: Network): string {
-  return `vmctl-dhcp@${net.name}.service`;
+export interface ReservationChange {
+  add?: Reservation;
+  removeMac?: string;
 }
 
-/** On systemd hosts the vmctl-dhcp@NET unit runs dnsmasq (and restarts it at boot). */
-async function hasSystemd(runner: Runner): Promise<boolean> {
-  return (await runner.probe(cmd("test", ["-d", "/run/systemd/system"]))).exitCode === 0;
+/** The reservations after a change: an added one replaces any with its MAC or address. */
+export function withChange(current: Reservation[], change: ReservationChange): Reservation[] {
+  const drop = new Set(
+    [change.removeMac, change.add?.mac, change.add?.ip]
+      .filter(Boolean)
+      .map((k) => k?.toLowerCase()),
+  );
+  const next = current.filter((r) => !drop.has(r.mac.toLowerCase()) && !drop.has(r.ip));
+  return change.add ? [...next, change.add] : next;
 }
 
-/** Stops the network's dnsmasq on a host when it has no reservations left. */
-export async function stopDnsmasqIfIdle(
-  runner: Runner,
-  host: HostSpec,
-  net: Network,
-): Promise<void> {
-  const p = dhcpPaths(host, net);
-  if (parseHostsFile((await readHostFile(runner, p.hosts)) ?? "").length > 0) return;
-  if (await hasSystemd(runner)) {
-    await runner.probe(cmd("systemctl", ["disable", "--now", unitFor(net)], true));
-    return;
-  }
-  const pid = await livePid(runner, p.pid);
-  if (pid !== undefined) await runner.run(cmd("kill", [String(pid)], true));
+/** What is on the host for one network: its reservations, its lease file, its server. */
+export interface DhcpState {
+  reservations: Reservation[];
+  leases: string;
+  running: boolean;
+  confChanged: boolean;
+}
+
+/**
+ * reload: SIGHUP (dnsmasq re-reads the hosts file, but keeps every lease it holds in memory);
+ * restart: stop, prune the lease file, start; stop: no reservations left.
+ */
+export type ServerAction = "none" | "reload" | "restart" | "start" | "stop";
+
+export interface DhcpPlan {
+  reservations: Reservation[];
+  added: Reservation[];
+  removed: Reservation[];
+  stale: Lease[];
+  server: ServerAction;
+}
+
+/**
+ * Plans one network's DHCP on one host. A lease no reservation backs is dropped, which needs
+ * dnsmasq stopped: it keeps its leases in memory and rewrites the file, and a lease it holds
+ * for a MAC makes it refuse that address to any other MAC ("not using configured address").
+ * `mayStart` false: a removal never starts a server (a rollback must not fail on it).
+ */
+export function planDhcp(cur: DhcpState, want: Reservation[], mayStart: boolean): DhcpPlan {
+  const key = (r: Reservation) => `${r.mac.toLowerCase()},${r.ip},${r.name}`;
+  const had = new Set(cur.reservations.map(key));
+  const has = new Set(want.map(key));
+  const added = want.filter((r) => !had.has(key(r)));
+  const removed = cur.reservations.filter((r) => !has.has(key(r)));
+  const { stale } = pruneLeases(cur.leases, want);
+  const changed = added.length > 0 || removed.length > 0;
+  let server: ServerAction = "none";
+  if (want.length === 0) server = cur.running ? "stop" : "none";
+  else if (!cur.running) server = mayStart ? "start" : "none";
+  else if (stale.length > 0 || cur.confChanged) server = "restart";
+  else if (changed) server = "reload";
+  return { reservations: want, added, removed, stale, server };
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { dirname } from "node:path";
 import { cmd } from "../../lib/exec/command.js";
 import type { Runner } from "../../lib/exec/runner.js";
@@ -9,14 +10,21 @@ export async function readHostFile(runner: Runner, path: string): Promise<string
 }
 
 export async function writeHostFile(runner: Runner, path: string, text: string): Promise<void> {
-  // Written beside the target and renamed over it: readers never see half a file.
-  const write = cmd("dd", ["status=none", `of=${path}.tmp`], true, text);
+  // Written beside the target and renamed over it: readers never see half a file. The temp
+  // name is unique, so two writers never write into one temp file.
+  const tmp = `${path}.${randomBytes(6).toString("hex")}.tmp`;
+  const write = cmd("dd", ["status=none", `of=${tmp}`], true, text);
   if ((await runner.probe(write)).exitCode !== 0) {
     // Usually the directory is there: make it only when the write says it is missing.
     await runner.run(cmd("mkdir", ["-p", "--", dirname(path)], true));
     await runner.run(write);
   }
-  await runner.run(cmd("mv", ["-f", "--", `${path}.tmp`, path], true));
+  try {
+    await runner.run(cmd("mv", ["-f", "--", tmp, path], true));
+  } catch (err) {
+    await runner.probe(cmd("rm", ["-f", "--", tmp], true));
+    throw err;
+  }
 }
 
 export async function removeHostFile(runner: Runner, path: string): Promise<void> {

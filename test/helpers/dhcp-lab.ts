@@ -1,0 +1,183 @@
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { AppError } from "../../lib/errors.js";
+import { ExecRunner } from "../../lib/exec/runner.js";
+import { type HostSpec, parseCluster } from "../../vmctl/net/cluster.js";
+import { converge } from "../../vmctl/net/converge.js";
+import type { FabricContext } from "../../vmctl/net/fabric.js";
+import type { Network } from "../../vmctl/net/model.js";
+import { defineNetwork } from "../../vmctl/net/network.js";
+import { NetworkStore } from "../../vmctl/net/network-store.js";
+import { attachPort, detachPort } from "../../vmctl/net/port.js";
+import { freeAddresses } from "../../vmctl/vm/allocate.js";
+import { dhcpPaths, type Lease, parseHostsFile, parseLeases } from "../../vmctl/vm/dhcp.js";
+import { readLeases, setReservation } from "../../vmctl/vm/dhcp-server.js";
+import { inNsAsync, ip, run } from "./md-netns.js";
+import { FabricLab } from "./netns-fabric.js";
+
+export interface NsVm {
+  name: string;
+  ns: string;
+  mac: string;
+  ip: string;
+}
+
+/**
+ * Namespace "VMs" on the fabric lab's host1 that get their address from vmctl's per-network
+ * dnsmasq, created and deleted through the code vmctl's create and delete run for DHCP:
+ * allocation that skips leased addresses, the port API, the locked reservation change. The
+ * "VM" is a namespace with eth0 on a veth into host1; dhclient in it is the DHCP client.
+ */
+export class DhcpLab {
+  readonly lab = new FabricLab();
+  private ctx: FabricContext | undefined;
+  private n = 0;
+  private readonly names: string[] = [];
+
+  get fabric(): FabricContext {
+    if (!this.ctx) throw new Error("DhcpLab.up() first");
+    return this.ctx;
+  }
+
+  get host(): HostSpec {
+    return this.fabric.cluster.hosts[0] as HostSpec;
+  }
+
+  get net(): Network {
+    return this.fabric.store.read().networks[0] as Network;
+  }
+
+  get paths() {
+    return dhcpPaths(this.host, this.net);
+  }
+
+  async up(): Promise<void> {
+    this.lab.create();
+    // Every host's files inside the lab directory, never under /var/lib/vmctl.
+    const text = readFileSync(this.lab.clusterFile, "utf8").replace(
+      /( {4}target: netns:(\S+)-(h\d)\n)/g,
+      `$1    state-dir: ${this.lab.dir}/$3\n`,
+    );
+    writeFileSync(this.lab.clusterFile, text);
+    this.ctx = {
+      cluster: parseCluster(text, this.lab.clusterFile),
+      store: new NetworkStore(this.lab.stateDir),
+      runnerFor: (t) => new ExecRunner(t),
+      onCommand: () => {},
+    };
+    await this.fabric.store.update(async (data) => {
+      const net = defineNetwork(data, { name: "net1", subnet: "10.10.10.0/24" });
+      return { data: { ...data, networks: [net] }, result: net };
+    });
+    await converge(this.fabric, { hosts: ["host1"], router: true });
+  }
+
+  async create(name: string): Promise<NsVm> {
+    const n = ++this.n;
+    const mac = `52:54:00:dc:${(n >> 8).toString(16).padStart(2, "0")}:${(n & 255).toString(16).padStart(2, "0")}`;
+    const dev = `dv${n}`;
+    const ns = `${this.lab.id}-${name}`;
+    this.names.push(name);
+    run("ip", ["netns", "add", ns]);
+    run("ip", [
+      "link",
+      "add",
+      dev,
+      "netns",
+      this.lab.hosts.host1,
+      "type",
+      "veth",
+      "peer",
+      "eth0",
+      "netns",
+      ns,
+    ]);
+    ip(ns, "link", "set", "eth0", "address", mac);
+    ip(ns, "link", "set", "eth0", "up");
+    const hostRun = this.fabric.runnerFor(this.host.target);
+    const leased = (await readLeases(hostRun, this.host, this.net)).map((l) => l.ip);
+    for (const addr of freeAddresses(this.fabric.store.read(), this.net, leased)) {
+      try {
+        await attachPort(this.fabric, { network: "net1", host: "host1", ip: addr, dev, mac });
+      } catch (err) {
+        if (err instanceof AppError && err.code === "EXISTS") continue;
+        throw err;
+      }
+      await setReservation(hostRun, this.host, this.net, { add: { mac, ip: addr, name } });
+      return { name, ns, mac, ip: addr };
+    }
+    throw new Error("net1 is full");
+  }
+
+  /** One dhclient run in the VM: the address it was given (its lease file's fixed-address). */
+  async dhcp(vm: NsVm): Promise<string> {
+    const f = (ext: string) => join(this.lab.dir, `${vm.name}.dhclient.${ext}`);
+    this.stopClient(vm.name);
+    writeFileSync(f("conf"), "timeout 20;\ninitial-interval 1;\n");
+    // -sf /bin/true: no script, so nothing on this machine (resolv.conf) is touched; only the
+    // lease is wanted. -1: one attempt; once bound it forks to the background (killed by PID).
+    await inNsAsync(vm.ns, "dhclient", [
+      ...["-4", "-1", "-sf", "/bin/true", "-cf", f("conf"), "-lf", f("lease"), "-pf", f("pid")],
+      "eth0",
+    ]);
+    const leases = readFileSync(f("lease"), "utf8");
+    return /fixed-address ([0-9.]+);/.exec(leases)?.[1] ?? "";
+  }
+
+  async delete(vm: NsVm): Promise<void> {
+    this.stopClient(vm.name);
+    await detachPort(this.fabric, { network: "net1", ip: vm.ip });
+    const hostRun = this.fabric.runnerFor(this.host.target);
+    await setReservation(hostRun, this.host, this.net, { removeMac: vm.mac });
+    run("ip", ["netns", "del", vm.ns]);
+    this.names.splice(this.names.indexOf(vm.name), 1);
+  }
+
+  leases(): Lease[] {
+    return existsSync(this.paths.leases)
+      ? parseLeases(readFileSync(this.paths.leases, "utf8"))
+      : [];
+  }
+
+  reservations() {
+    return existsSync(this.paths.hosts)
+      ? parseHostsFile(readFileSync(this.paths.hosts, "utf8"))
+      : [];
+  }
+
+  /** The PID of net1's dnsmasq on host1 if it runs. */
+  serverPid(): number | undefined {
+    return livePid(this.paths.pid);
+  }
+
+  /** Ends what this lab started, by PID: the dhclients, dnsmasq; then the namespaces. */
+  down(): void {
+    for (const name of this.names) this.stopClient(name);
+    const pid = this.ctx && this.serverPid();
+    if (pid) process.kill(pid);
+    for (const name of this.names) {
+      try {
+        run("ip", ["netns", "del", `${this.lab.id}-${name}`]);
+      } catch {
+        // never made
+      }
+    }
+    this.lab.destroy();
+  }
+
+  private stopClient(name: string): void {
+    const pid = livePid(join(this.lab.dir, `${name}.dhclient.pid`));
+    if (pid) process.kill(pid);
+  }
+}
+
+function livePid(file: string): number | undefined {
+  if (!existsSync(file)) return undefined;
+  const pid = Number(readFileSync(file, "utf8").trim());
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return undefined;
+  }
+}
