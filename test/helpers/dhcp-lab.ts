@@ -1,3 +1,4 @@
+import { execFile } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { AppError } from "../../lib/errors.js";
@@ -12,7 +13,7 @@ import { attachPort, detachPort } from "../../vmctl/net/port.js";
 import { freeAddresses } from "../../vmctl/vm/allocate.js";
 import { dhcpPaths, type Lease, parseHostsFile, parseLeases } from "../../vmctl/vm/dhcp.js";
 import { readLeases, setReservation } from "../../vmctl/vm/dhcp-server.js";
-import { inNsAsync, ip, run } from "./md-netns.js";
+import { ip, run } from "./md-netns.js";
 import { FabricLab } from "./netns-fabric.js";
 
 export interface NsVm {
@@ -51,13 +52,13 @@ export class DhcpLab {
     return dhcpPaths(this.host, this.net);
   }
 
-  async up(): Promise<void> {
+  /** `libvirt`: host1's libvirt URI (a TestLibvirtd's), for commands that list domains. */
+  async up(libvirt = "qemu:///system"): Promise<void> {
     this.lab.create();
     // Every host's files inside the lab directory, never under /var/lib/vmctl.
-    const text = readFileSync(this.lab.clusterFile, "utf8").replace(
-      /( {4}target: netns:(\S+)-(h\d)\n)/g,
-      `$1    state-dir: ${this.lab.dir}/$3\n`,
-    );
+    const text = readFileSync(this.lab.clusterFile, "utf8")
+      .replace(/( {4}target: netns:(\S+)-(h\d)\n)/g, `$1    state-dir: ${this.lab.dir}/$3\n`)
+      .replace(/(-h1\n.*\n {4}libvirt: )\S+/, `$1${libvirt}`);
     writeFileSync(this.lab.clusterFile, text);
     this.ctx = {
       cluster: parseCluster(text, this.lab.clusterFile),
@@ -109,18 +110,32 @@ export class DhcpLab {
     throw new Error("net1 is full");
   }
 
-  /** One dhclient run in the VM: the address it was given (its lease file's fixed-address). */
-  async dhcp(vm: NsVm): Promise<string> {
+  /**
+   * One dhclient run in the VM: the address it was given (its lease file's fixed-address), or
+   * "" when no server answered within `timeoutS`.
+   */
+  async dhcp(vm: NsVm, timeoutS = 20): Promise<string> {
     const f = (ext: string) => join(this.lab.dir, `${vm.name}.dhclient.${ext}`);
     this.stopClient(vm.name);
-    writeFileSync(f("conf"), "timeout 20;\ninitial-interval 1;\n");
+    writeFileSync(f("conf"), `timeout ${timeoutS};\ninitial-interval 1;\n`);
     // -sf /bin/true: no script, so nothing on this machine (resolv.conf) is touched; only the
     // lease is wanted. -1: one attempt; once bound it forks to the background (killed by PID).
-    await inNsAsync(vm.ns, "dhclient", [
-      ...["-4", "-1", "-sf", "/bin/true", "-cf", f("conf"), "-lf", f("lease"), "-pf", f("pid")],
-      "eth0",
-    ]);
-    const leases = readFileSync(f("lease"), "utf8");
+    const args = ["-4", "-1", "-sf", "/bin/true", "-cf", f("conf"), "-lf", f("lease")];
+    // dhclient -1 exits 2 when no server answered in time.
+    const code = await new Promise<number>((resolve, reject) =>
+      execFile(
+        "ip",
+        ["netns", "exec", vm.ns, "dhclient", ...args, "-pf", f("pid"), "eth0"],
+        { timeout: (timeoutS + 30) * 1000 },
+        (err, _out, stderr) => {
+          const c = err ? err.code : 0;
+          if (c === 0 || c === 2) resolve(c);
+          else reject(new Error(`dhclient in ${vm.ns}: ${err?.message}\n${stderr}`));
+        },
+      ),
+    );
+    if (code === 2) return "";
+    const leases = existsSync(f("lease")) ? readFileSync(f("lease"), "utf8") : "";
     return /fixed-address ([0-9.]+);/.exec(leases)?.[1] ?? "";
   }
 

@@ -52,9 +52,12 @@ describe("vmctl host apply reconciles DHCP with the VMs that exist", () => {
   };
   const prepare = async (t: ReturnType<typeof setup>) => {
     expect(await t.vmctl("net", "create", "net1", "--subnet", "10.10.10.0/24")).toBe(0);
-    for (const ip of ["10.10.10.3", "10.10.10.4"]) {
+    for (const [ip, mac] of [
+      ["10.10.10.3", "52:54:00:c4:04:d2"],
+      [live.ip, live.mac],
+    ] as const) {
       const argv = ["port", "attach", "net1", "--host", "host1", "--ip", ip, "--dev", "vx"];
-      expect(await t.vmctl(...argv)).toBe(0);
+      expect(await t.vmctl(...argv, "--mac", mac)).toBe(0);
     }
     t.clear();
   };
