@@ -41,6 +41,25 @@ export function checkRequestedIp(net: Network, ip: string): void {
   }
 }
 
+/**
+ * --ip of an address a lease on the VM's host still holds for another MAC: dnsmasq would refuse
+ * it to the new VM. (An address a port holds is refused when the port is recorded.)
+ */
+export function checkNotLeased(
+  data: StoreData,
+  net: Network,
+  ip: string,
+  leases: { ip: string; mac: string }[],
+  host: string,
+): void {
+  const lease = leases.find((l) => l.ip === ip);
+  if (!lease || data.ports.some((p) => p.network === net.name && p.ip === ip)) return;
+  throw new AppError(
+    "EXISTS",
+    `--ip ${ip}: leased to ${lease.mac} on ${host} (a stale lease? vmctl host apply ${host} drops those)`,
+  );
+}
+
 const UNITS: Record<string, number> = { "": 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
 
 /** `512M`, `2G`, `1.5G`, `1073741824`: bytes; undefined if malformed. */

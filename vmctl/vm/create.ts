@@ -13,7 +13,7 @@ import { type FabricContext, findHost } from "../net/fabric.js";
 import type { Network } from "../net/model.js";
 import { findNetwork } from "../net/network.js";
 import { attachPort, detachPort } from "../net/port.js";
-import { checkRequestedIp, freeAddresses } from "./allocate.js";
+import { checkNotLeased, checkRequestedIp, freeAddresses } from "./allocate.js";
 import { changeReservation, readLeases, setReservation, withDhcpLock } from "./dhcp-server.js";
 import { overlayAccess, privateDir } from "./disk-access.js";
 import { removeHostFile } from "./host-files.js";
@@ -86,15 +86,8 @@ export async function createVm(req: CreateRequest, ctx: VmContext): Promise<Crea
   if (clash.exitCode === 0)
     throw new AppError("EXISTS", `libvirt on ${host.name} already has a domain named ${req.name}`);
   // dnsmasq refuses a reserved address to a MAC while it holds a lease of it for another one.
-  const leased = new Map(leases.map((l) => [l.ip, l.mac]));
-  const recorded = (ip: string) =>
-    fabric.store.read().ports.some((p) => p.network === net.name && p.ip === ip);
-  if (req.ip && leased.has(req.ip) && !recorded(req.ip)) {
-    throw new AppError(
-      "EXISTS",
-      `--ip ${req.ip}: leased to ${leased.get(req.ip)} on ${host.name} (a stale lease? vmctl host apply ${host.name} drops those)`,
-    );
-  }
+  if (req.ip) checkNotLeased(fabric.store.read(), net, req.ip, leases, host.name);
+  const leased = new Set(leases.map((l) => l.ip));
   const usedMacs = new Set(existing.flatMap((v) => v.instance.macs));
   let uuid = req.identity === "ec2" ? ec2Uuid() : randomUUID();
   while (usedMacs.has(macFor(uuid))) uuid = req.identity === "ec2" ? ec2Uuid() : randomUUID();
@@ -114,7 +107,7 @@ export async function createVm(req: CreateRequest, ctx: VmContext): Promise<Crea
         ctx.progress(`${req.name}: disk ${paths.disk} on ${req.image.name}`);
       }),
       ctx.virtType(host),
-      plugIn(req, ctx, { host, net, tap, mac, run, rollback, leased: new Set(leased.keys()) }),
+      plugIn(req, ctx, { host, net, tap, mac, run, rollback, leased }),
     ] as const);
     ctx.progress(`${req.name}: ${ip} on ${net.name} via ${tap} on ${host.name}`);
 
