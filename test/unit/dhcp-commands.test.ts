@@ -110,3 +110,36 @@ describe("vmctl host apply reconciles DHCP with the VMs that exist", () => {
     expect(written[1]).toBe(`1795435026 ${live.mac} ${live.ip} web2 *\n`);
   });
 });
+
+describe("vmctl start after a host reboot", () => {
+  it("re-plugs the port and starts the network's dnsmasq, which the reboot ended", async () => {
+    const mac = "52:54:00:00:00:0b";
+    const t = fakeCluster({
+      domains: [
+        {
+          name: "web2",
+          state: "shut off",
+          xml: vmDomainXml("web2", "11111111-2222-3333-4444-55555500000b", "10.10.10.4", mac),
+        },
+      ],
+      hostFiles: { "/srv/h1/dhcp/net1.hosts": `${mac},10.10.10.4,web2\n` },
+      // The tap did not survive the reboot.
+      answer: (c) =>
+        c.file === "ip" && c.args[0] === "link" && c.args[1] === "show"
+          ? { exitCode: 1 }
+          : undefined,
+    });
+    expect(await t.vmctl("net", "create", "net1", "--subnet", "10.10.10.0/24")).toBe(0);
+    t.clear();
+    expect(await t.vmctl("start", "web2")).toBe(0);
+    // In order on host1 (each machine's commands are recorded in order).
+    const m = t.mutations().filter((l) => l.startsWith("netns:h1: "));
+    const at = (re: RegExp) => m.findIndex((l) => re.test(l));
+    expect(at(/ip tuntap add dev vm/)).toBeGreaterThanOrEqual(0);
+    expect(at(/flock -w 60 -- \/srv\/h1\/dhcp\/net1.lock cat/)).toBeGreaterThan(at(/tuntap/));
+    expect(at(/dnsmasq --conf-file=\/srv\/h1\/dhcp\/net1.conf/)).toBeGreaterThan(at(/flock/));
+    expect(t.mutations().filter((l) => / start web2$/.test(l))).toHaveLength(1);
+    // The reservation was there already: the hosts file is not rewritten.
+    expect(m.filter((l) => l.includes("net1.hosts"))).toEqual([]);
+  });
+});

@@ -3,11 +3,14 @@ import { cmd } from "../../lib/exec/command.js";
 import { findNetwork } from "../net/network.js";
 import { attachPort, detachPort } from "../net/port.js";
 import type { VmContext } from "./create.js";
+import { setReservation } from "./dhcp-server.js";
 import { tapName, type Vm, virsh } from "./vms.js";
 
 /**
  * Starts a VM, first re-plugging its port if the tap is gone (taps do not survive a host
- * reboot): tap, then the port (with its port security) through the fabric API as create does it.
+ * reboot): tap, then the port (with its port security) through the fabric API as create does it,
+ * and its DHCP reservation with the network's dnsmasq running (a rebooted host without systemd
+ * has none).
  */
 export async function startVm(vm: Vm, ctx: VmContext): Promise<void> {
   const { host, instance: inst } = vm;
@@ -27,6 +30,7 @@ export async function startVm(vm: Vm, ctx: VmContext): Promise<void> {
     if (recorded) await detachPort(ctx.fabric, { network: net.name, ip });
     await run.run(cmd("ip", ["tuntap", "add", "dev", tap, "mode", "tap"], true));
     await attachPort(ctx.fabric, { network: net.name, host: host.name, ip, dev: tap, mac });
+    await setReservation(run, host, net, { add: { mac, ip, name: inst.name } });
     ctx.progress(`${inst.name}: port ${tap} re-plugged into ${net.name}`);
   }
   await ctx.virsh.run(virsh(host, ["start", inst.name], true));
