@@ -7,6 +7,7 @@ import { firmwareOf, parseHexDump } from "../../vmctl/vm/image-firmware.js";
 import { containerOf } from "../../vmctl/vm/unpack.js";
 
 const A = "a".repeat(64);
+const MIB = 2 ** 20;
 const B = "b".repeat(128);
 
 describe("checksums files", () => {
@@ -113,11 +114,16 @@ describe("download progress", () => {
 
   it("writes a plain line every 10 % elsewhere", () => {
     const s = sink(false);
-    const p = downloadProgress(s.deps, "pull x");
-    for (let i = 0; i <= 100; i++) p.update(i, 100);
+    let t = 0;
+    const p = downloadProgress(s.deps, "pull x", () => t);
+    for (let i = 0; i <= 100; i++) p.update(i * MIB, 100 * MIB);
+    t = 2000;
+    p.update(100 * MIB, 100 * MIB);
     p.done();
-    expect(s.lines).toHaveLength(11);
-    expect(s.lines[5]).toBe("pull x: 50% (0.0 MiB of 0.0 MiB)");
+    p.summary();
+    expect(s.lines).toHaveLength(12);
+    expect(s.lines.at(-1)).toBe("pull x: downloaded 100.0 MiB in 2.0 s (50 MiB/s)");
+    expect(s.lines[5]).toBe("pull x: 50% (50.0 MiB of 100.0 MiB)");
     expect(s.drawn).toEqual([]);
     expect(progressBar("p", 5 << 20, undefined)).toBe("p 5.0 MiB");
   });

@@ -76,6 +76,7 @@ export function registerImagePull(image: Command, deps: CliDeps, globals: () => 
       try {
         const img = await pullImage(store, deps.runnerFor(LOCAL), req, plan);
         bar.done();
+        bar.summary();
         reportImported(deps, g, img);
       } catch (err) {
         bar.done();

@@ -12,12 +12,16 @@ export function downloadProgress(deps: CliDeps, label: string, now = () => Date.
   let lastDraw = Number.NEGATIVE_INFINITY;
   let lastStep = -1;
   let shown = false;
+  let first: { at: number; bytes: number } | undefined;
+  let last = { at: 0, bytes: 0 };
   return {
     update(received: number, total: number | undefined): void {
+      const at = now();
+      first ??= { at, bytes: received };
+      last = { at, bytes: received };
       if (tty) {
-        const t = now();
-        if (t - lastDraw < 100 && received !== total) return;
-        lastDraw = t;
+        if (at - lastDraw < 100 && received !== total) return;
+        lastDraw = at;
         shown = true;
         deps.statusLine?.(progressBar(label, received, total));
         return;
@@ -30,6 +34,16 @@ export function downloadProgress(deps: CliDeps, label: string, now = () => Date.
     /** Ends the bar's line on a terminal. */
     done(): void {
       if (shown) deps.stderr("");
+      shown = false;
+    },
+    /** How much this run downloaded, and how fast (first to last byte). */
+    summary(): void {
+      if (!first) return;
+      const bytes = last.bytes - first.bytes;
+      const s = Math.max(last.at - first.at, 1) / 1000;
+      deps.stderr(
+        `${label}: downloaded ${mib(bytes)} in ${s.toFixed(1)} s (${(bytes / MIB / s).toFixed(0)} MiB/s)`,
+      );
     },
   };
 }
