@@ -397,5 +397,9 @@ describe("vmctl on real libvirt", () => {
     expect(existsSync(pidFile) && isAlive(pidFile)).toBe(false);
     expect(readFileSync(join(lab.dir, "host1/dhcp/net1.leases"), "utf8")).toBe("");
     expect((await ok(["delete", "web1"])).stdout).toBe("web1: no such VM (nothing to delete)\n");
+    // libvirt hands the base image back when no guest uses it (remember_owner); the mode is ours.
+    const base = run("stat", ["-c", "%a %U:%G", join(lab.stateDir, "images/deb12.qcow2")]).trim();
+    console.log(`base image after the guests are gone: ${base}`);
+    expect(base.split(" ")[0]).toBe("640");
   }, 120_000);
 });

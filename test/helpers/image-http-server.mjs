@@ -1,9 +1,17 @@
 // A static file server for vmctl image pull tests, run inside a test's network namespace:
 //   node image-http-server.mjs DIR PORT LOGFILE
 // Serves DIR with ETag, Range and If-Range (what a resumed download needs), logs one JSON line
-// per request to LOGFILE, and, while DIR/.cut/NAME exists, sends half of NAME and then cuts the
-// connection (once: it removes the marker), as a flaky mirror would.
-import { appendFileSync, createReadStream, existsSync, rmSync, statSync } from "node:fs";
+// per request to LOGFILE, and, while DIR/.cut/NAME exists, sends half of what is asked of NAME and then cuts the
+// connection, as a flaky mirror would: as many times as the marker says, then it removes it.
+import {
+  appendFileSync,
+  createReadStream,
+  existsSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer } from "node:http";
 import { join, normalize } from "node:path";
 
@@ -42,9 +50,12 @@ const server = createServer((req, res) => {
     res.writeHead(200, headers);
   }
   if (existsSync(cut)) {
-    rmSync(cut);
-    const half = Math.floor(size / 2);
-    const stream = createReadStream(file, { start, end: half - 1 });
+    // The marker holds how many more times to cut (empty: once).
+    const left = Number(readFileSync(cut, "utf8") || "1") - 1;
+    if (left > 0) writeFileSync(cut, String(left));
+    else rmSync(cut);
+    const end = start + Math.floor((size - start) / 2) - 1;
+    const stream = createReadStream(file, { start, end });
     stream.on("end", () => setTimeout(() => res.socket?.destroy(), 50));
     stream.pipe(res, { end: false });
     return;

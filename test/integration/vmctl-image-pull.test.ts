@@ -117,6 +117,36 @@ describe("vmctl image pull", () => {
     expect(leftovers()).toEqual([]);
   });
 
+  it("keeps the partial file when every try is cut, and the next run resumes it", async () => {
+    writeFileSync(join(www, ".cut/disk.qcow2"), "5");
+    const before = server.requests().length;
+    const hex = sum("sha256", join(www, "disk.qcow2"));
+    const size = statSync(join(www, "disk.qcow2")).size;
+    const first = await pull("again", `${server.base}/disk.qcow2`, "--sha256", hex);
+    expect(first.code).toBe(1);
+    const errors = first.stderr.split("\n").filter((l) => l.startsWith("vmctl:"));
+    expect(errors).toHaveLength(1);
+    const stopped =
+      /download stopped at (\d+) bytes after 5 tries \(.*\); run the same command again to resume$/.exec(
+        errors[0] ?? "",
+      );
+    expect(stopped, errors[0]).not.toBeNull();
+    expect(leftovers().sort()).toEqual([".again.part", ".again.part.json"]);
+    expect(statSync(join(images, ".again.part")).size).toBe(Number(stopped?.[1]));
+    const second = await pull("again", `${server.base}/disk.qcow2`, "--sha256", hex);
+    expect(second.code, second.stderr).toBe(0);
+    const ranges = server
+      .requests()
+      .slice(before)
+      .map((r) => r.range);
+    expect(ranges).toHaveLength(6);
+    expect(ranges[0]).toBeNull();
+    expect(ranges.at(-1)).toBe(`bytes=${stopped?.[1]}-`);
+    expect(Number(stopped?.[1])).toBeGreaterThan(size / 2);
+    sh("qemu-img", ["compare", "-q", join(www, "disk.raw"), join(images, "again.qcow2")]);
+    expect(leftovers()).toEqual([]);
+  }, 120_000);
+
   it("unpacks a .xz (checked by --sha512) and a .tar.xz holding one disk", async () => {
     const xz = await pull(
       "x",
