@@ -17,9 +17,12 @@ router: {name: router, address: 198.18.0.1, lan: eth0, uplink: up0, target: "net
 const FABRIC_TOOLS = ["ip", "sysctl", "ipset", "iptables", "true", "arping", "nft", "bridge"];
 
 /** Machines that answer reads with an empty state; `broken` machines fail in given ways. */
-function setup(broken: Record<string, (c: Command) => Partial<RunResult> | undefined> = {}) {
+function setup(
+  broken: Record<string, (c: Command) => Partial<RunResult> | undefined> = {},
+  cluster = CLUSTER,
+) {
   const d = mkdtempSync(join(tmpdir(), "vmctl-cli-"));
-  writeFileSync(join(d, "cluster.yaml"), CLUSTER);
+  writeFileSync(join(d, "cluster.yaml"), cluster);
   const out: string[] = [];
   const err: string[] = [];
   const runners = new Map<string, RecordingRunner>();
@@ -64,7 +67,8 @@ function setup(broken: Record<string, (c: Command) => Partial<RunResult> | undef
     (runners.get(target)?.commands ?? [])
       .filter((c) => c.mutates)
       .map((c) => formatCommand(c) + (c.input === undefined ? "" : ` <<${c.input}`));
-  return { deps, out, err, mutations, vmctl: (...argv: string[]) => run(argv, deps) };
+  const commands = (target: string) => (runners.get(target)?.commands ?? []).map(formatCommand);
+  return { deps, out, err, mutations, commands, vmctl: (...argv: string[]) => run(argv, deps) };
 }
 
 describe("vmctl CLI (fake machines)", () => {
@@ -289,5 +293,22 @@ describe("vmctl CLI (fake machines)", () => {
     expect(detached[3]).toBe("arping -q -U -c1 -w 0.2 -S 10.10.10.11 -i br-net1 10.10.10.11");
     const store = JSON.parse(readFileSync(join(t.deps.stateDir, "networks.json"), "utf8"));
     expect(store.ports).toEqual([]);
+  });
+
+  it("with routing: bgp, attach and detach run nothing on the router (its BIRD learns the /32)", async () => {
+    const t = setup({}, `routing: bgp\n${CLUSTER}`);
+    await t.vmctl("net", "create", "net1", "--subnet", "10.10.10.0/24");
+    const attach = ["port", "attach", "net1", "--host", "host1", "--ip", "10.10.10.11"];
+    expect(await t.vmctl(...attach, "--dev", "vm1", "--mac", "52:54:00:00:01:01")).toBe(0);
+    expect(t.mutations("netns:h1")).toContain(
+      "ip -batch - <<route replace 10.10.10.11 dev br-net1 table 101 proto 77 scope link\n" +
+        "link set dev vm1 master br-net1\n" +
+        "link set dev vm1 type bridge_slave learning off flood off\n",
+    );
+    expect(await t.vmctl("port", "detach", "net1", "--ip", "10.10.10.11")).toBe(0);
+    expect(t.mutations("netns:h1")).toContain(
+      "ip route del 10.10.10.11 dev br-net1 table 101 proto 77 scope link",
+    );
+    expect(t.commands("netns:rt")).toEqual([]);
   });
 });
