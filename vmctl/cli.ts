@@ -24,6 +24,7 @@ function buildProgram(deps: CliDeps): Command {
     .option("--dry-run", "print the commands that would change machines, change nothing")
     .option("--json", "machine-readable output")
     .option("--verbose", "show error details")
+    // Subcommands inherit this (commander copies it to each command made after it).
     .exitOverride()
     .configureOutput({
       writeOut: (s) => deps.stdout(s.trimEnd()),
@@ -43,8 +44,6 @@ function buildProgram(deps: CliDeps): Command {
   registerVmList(program, deps, globals);
   registerVmPower(program, deps, globals);
   registerVmAccess(program, deps, globals);
-  for (const c of [program, ...program.commands, ...program.commands.flatMap((c) => c.commands)])
-    c.exitOverride();
   return program;
 }
 

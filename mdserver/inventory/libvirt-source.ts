@@ -1,8 +1,8 @@
 import { errorMessage } from "../../lib/errors.js";
-import { cmd } from "../../lib/exec/command.js";
 import type { LineStream, Runner } from "../../lib/exec/runner.js";
 import type { Instance } from "../../lib/instance.js";
 import { instanceFromDomainXml } from "../../lib/metadata-xml.js";
+import { splitDomainXml, virshCommand, virshConnect } from "../../lib/virsh.js";
 import type { Logger } from "../log.js";
 import type { Inventory } from "./inventory.js";
 
@@ -42,8 +42,7 @@ export class LibvirtSource {
   constructor(private readonly deps: LibvirtSourceDeps) {}
 
   private virsh(args: string[]) {
-    const uri = this.deps.uri ? ["-c", this.deps.uri] : [];
-    return cmd("virsh", [...uri, "-q", ...args]);
+    return virshCommand(this.deps.uri, args);
   }
 
   async start(): Promise<void> {
@@ -107,18 +106,20 @@ export class LibvirtSource {
 
   private followEvents(): void {
     if (this.stopped) return;
-    const uri = this.deps.uri ? ["-c", this.deps.uri] : [];
-    this.events = this.deps.streamEvents([...uri, "event", "--all", "--loop"], (line) => {
-      const ev = parseEventLine(line);
-      if (!ev) return;
-      if (ev.kind === "lifecycle" && ev.detail.startsWith("Undefined")) {
-        this.queue(async () => {
-          this.deps.inventory.remove("libvirt", ev.domain);
-        });
-      } else {
-        this.queue(() => this.refresh(ev.domain));
-      }
-    });
+    this.events = this.deps.streamEvents(
+      [...virshConnect(this.deps.uri), "event", "--all", "--loop"],
+      (line) => {
+        const ev = parseEventLine(line);
+        if (!ev) return;
+        if (ev.kind === "lifecycle" && ev.detail.startsWith("Undefined")) {
+          this.queue(async () => {
+            this.deps.inventory.remove("libvirt", ev.domain);
+          });
+        } else {
+          this.queue(() => this.refresh(ev.domain));
+        }
+      },
+    );
     this.events.done.then((code) => {
       if (this.stopped) return;
       // libvirtd restarted or the stream died: follow again, and catch up on what was missed.
@@ -132,9 +133,5 @@ export class LibvirtSource {
 }
 
 function parseDomains(stdout: string): Instance[] {
-  return stdout
-    .split(/(?<=<\/domain>)/)
-    .map((doc) => doc.trim())
-    .filter((doc) => doc.startsWith("<domain"))
-    .flatMap((doc) => instanceFromDomainXml(doc) ?? []);
+  return splitDomainXml(stdout).flatMap((doc) => instanceFromDomainXml(doc) ?? []);
 }

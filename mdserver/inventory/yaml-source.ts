@@ -1,5 +1,4 @@
 import { isIP } from "node:net";
-import yaml from "js-yaml";
 import { z } from "zod";
 import { isCryptHash } from "../../lib/crypt/sha512-crypt.js";
 import { ConfigError } from "../../lib/errors.js";
@@ -11,6 +10,7 @@ import {
   uuidFromName,
 } from "../../lib/instance.js";
 import { normalizeMac } from "../../lib/net-address.js";
+import { loadYaml } from "../../lib/yaml-file.js";
 
 /**
  * A YAML file of instances, for VMs vmctl did not create:
@@ -100,13 +100,7 @@ type Entry = z.infer<typeof entrySchema>;
 const KNOWN = Object.keys(entrySchema.shape).join(", ");
 
 export function parseInstancesYaml(file: string, source: string): Instance[] {
-  let doc: unknown;
-  try {
-    doc = yaml.load(source);
-  } catch (err) {
-    const first = String((err as Error).message).split("\n")[0];
-    throw new ConfigError(`${file}: not valid YAML: ${first}`);
-  }
+  const doc = loadYaml(file, source);
   if (doc === undefined || doc === null) return [];
   const parsed = fileSchema.safeParse(doc);
   if (!parsed.success) throw new ConfigError(`${file}: ${describeIssue(parsed.error.issues[0])}`);

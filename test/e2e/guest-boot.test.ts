@@ -14,12 +14,12 @@ import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ec2Uuid, type Identity } from "../../vmctl/libvirt/domain-xml.js";
-import { detectVirtType } from "../../vmctl/libvirt/virt-type.js";
 import { TestDnsmasq } from "../helpers/dnsmasq.js";
 import { TestLibvirtd } from "../helpers/libvirtd.js";
 import { inNsAsync, ip, run } from "../helpers/md-netns.js";
 import { MdserverProcess } from "../helpers/mdserver-process.js";
 import { TestGuest, type TestImage } from "../helpers/test-guest.js";
+import { detectVirtType } from "../helpers/virt-type.js";
 import { budget, waitUntil } from "../helpers/wait.js";
 
 /**

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { readSshKeys } from "../../vmctl/vm/vm-context.js";
+import { readSshKeys } from "../../vmctl/commands/flag-files.js";
 
 const K = (c: string) => `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI${c.repeat(43)}`;
 const dirs: string[] = [];

@@ -5,9 +5,9 @@ import type { CliDeps, GlobalOptions } from "../context.js";
 import { KNOWN_IMAGES } from "../vm/catalogue.js";
 import { expectedFromFlag } from "../vm/checksums.js";
 import { planPull, pullImage, type Verify } from "../vm/pull.js";
-import { imageStore } from "../vm/vm-context.js";
 import { reportImported } from "./image-report.js";
 import { downloadProgress } from "./progress.js";
+import { imageStore } from "./vm-deps.js";
 
 interface PullOptions {
   sha256?: string;

@@ -2,11 +2,11 @@ import type { Command } from "commander";
 import { AppError } from "../../lib/errors.js";
 import { type Command as Cmd, LOCAL } from "../../lib/exec/command.js";
 import type { CliDeps, GlobalOptions } from "../context.js";
-import { imageStore, vmContext } from "../vm/vm-context.js";
 import { listVms } from "../vm/vms.js";
 import { registerImagePull } from "./image-pull.js";
 import { gib, reportImported, shortDigest } from "./image-report.js";
 import { age, table } from "./table.js";
+import { imageStore, vmContext } from "./vm-deps.js";
 
 interface ImportOptions {
   kernel?: string;

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { type CliDeps, type GlobalOptions, openStore } from "../context.js";
+import { table } from "./table.js";
 
 export function registerNetList(net: Command, deps: CliDeps, globals: () => GlobalOptions): void {
   net
@@ -25,14 +26,6 @@ export function registerNetList(net: Command, deps: CliDeps, globals: () => Glob
           String(ports),
         ]);
       }
-      const widths =
-        rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length))) ?? [];
-      for (const r of rows)
-        deps.stdout(
-          r
-            .map((c, i) => c.padEnd(widths[i] ?? 0))
-            .join("  ")
-            .trimEnd(),
-        );
+      for (const line of table(rows)) deps.stdout(line);
     });
 }

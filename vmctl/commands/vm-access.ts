@@ -4,8 +4,8 @@ import { cmd } from "../../lib/exec/command.js";
 import type { CliDeps, GlobalOptions } from "../context.js";
 import { readHostFile } from "../vm/host-files.js";
 import { knownHostsPath } from "../vm/known-hosts.js";
-import { vmContext } from "../vm/vm-context.js";
 import { findVm, virsh } from "../vm/vms.js";
+import { vmContext } from "./vm-deps.js";
 
 export function registerVmAccess(
   program: Command,

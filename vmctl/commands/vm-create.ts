@@ -6,8 +6,9 @@ import { parseSize } from "../vm/allocate.js";
 import { createVm } from "../vm/create.js";
 import { writeHostFile } from "../vm/host-files.js";
 import { knownHostsLine, knownHostsPath } from "../vm/known-hosts.js";
-import { imageStore, readSshKeys, readTextFile, vmContext } from "../vm/vm-context.js";
 import { waitUntilReady } from "../vm/wait.js";
+import { readSshKeys, readTextFile } from "./flag-files.js";
+import { imageStore, vmContext } from "./vm-deps.js";
 
 interface CreateOptions {
   net: string;

@@ -1,8 +1,8 @@
 import type { Command } from "commander";
 import type { CliDeps, GlobalOptions } from "../context.js";
-import { vmContext } from "../vm/vm-context.js";
 import { findVm, listVms, type Vm, vmPaths } from "../vm/vms.js";
 import { age, table } from "./table.js";
+import { vmContext } from "./vm-deps.js";
 
 function summary(vm: Vm) {
   const i = vm.instance;

@@ -2,8 +2,8 @@ import type { Command } from "commander";
 import type { CliDeps, GlobalOptions } from "../context.js";
 import { deleteVm } from "../vm/delete.js";
 import { startVm } from "../vm/start.js";
-import { vmContext } from "../vm/vm-context.js";
 import { findVm, listVms, virsh } from "../vm/vms.js";
+import { vmContext } from "./vm-deps.js";
 
 export function registerVmPower(
   program: Command,

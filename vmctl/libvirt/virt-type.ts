@@ -1,4 +1,5 @@
-import { existsSync, readFileSync } from "node:fs";
+import { cmd } from "../../lib/exec/command.js";
+import type { Runner } from "../../lib/exec/runner.js";
 
 export type VirtType = "kvm" | "qemu";
 
@@ -16,13 +17,11 @@ export function virtTypeFor(cpuinfo: string, hasDevKvm: boolean): VirtType {
   return hw ? "kvm" : "qemu";
 }
 
-/** Reads this machine's /proc/cpuinfo and /dev/kvm. */
-export function detectVirtType(): VirtType {
-  let cpuinfo = "";
-  try {
-    cpuinfo = readFileSync("/proc/cpuinfo", "utf8");
-  } catch {
-    return "qemu";
-  }
-  return virtTypeFor(cpuinfo, existsSync("/dev/kvm"));
+/** KVM only where the host's CPU really has it (/dev/kvm alone proves nothing, see above). */
+export async function probeVirtType(run: Runner): Promise<VirtType> {
+  const [cpuinfo, kvm] = await Promise.all([
+    run.probe(cmd("cat", ["/proc/cpuinfo"])),
+    run.probe(cmd("test", ["-c", "/dev/kvm"])),
+  ]);
+  return virtTypeFor(cpuinfo.stdout, kvm.exitCode === 0);
 }

@@ -1,6 +1,6 @@
-import yaml from "js-yaml";
 import { ConfigError } from "../../lib/errors.js";
 import { parseTarget, type Target } from "../../lib/exec/command.js";
+import { loadYaml } from "../../lib/yaml-file.js";
 import { parseIpv4 } from "./ipv4.js";
 
 export interface HostSpec {
@@ -54,13 +54,7 @@ const PATH = /^\/[A-Za-z0-9_./-]*$/;
 
 /** Parses cluster.yaml; every error is one line naming the file and the key. */
 export function parseCluster(text: string, file: string): Cluster {
-  let doc: unknown;
-  try {
-    doc = yaml.load(text);
-  } catch (err) {
-    const first = (err as Error).message.split("\n")[0] ?? "";
-    throw new ConfigError(`${file}: not valid YAML: ${first}`);
-  }
+  const doc = loadYaml(file, text);
   const fail = (key: string, why: string): never => {
     throw new ConfigError(`${file}: ${key}: ${why}`);
   };

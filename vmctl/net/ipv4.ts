@@ -65,8 +65,3 @@ export function isUsableHost(c: Cidr, ip: number): boolean {
   if (c.prefix >= 31) return true;
   return ip !== c.network && ip !== broadcast(c);
 }
-
-/** `ip` prints a host route's destination without `/32`. */
-export function normalizeDst(dst: string): string {
-  return dst.includes("/") ? dst.replace(/\/32$/, "") : dst;
-}

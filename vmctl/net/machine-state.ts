@@ -1,5 +1,3 @@
-import { normalizeDst } from "./ipv4.js";
-
 /** What a machine has now, parsed from `ip -json`, `sysctl`, `ipset save` and `iptables -S`. */
 export interface MachineState {
   links: LinkState[];
@@ -157,8 +155,4 @@ export function parseIptablesS(text: string): string[] {
     .split("\n")
     .map((l) => l.trim())
     .filter((l) => l.startsWith("-A "));
-}
-
-export function hostRoute(ip: string): string {
-  return `${normalizeDst(ip)}/32`;
 }

@@ -1,8 +1,8 @@
 import { AppError, lastLine } from "../../lib/errors.js";
-import { cmd } from "../../lib/exec/command.js";
 import type { Runner } from "../../lib/exec/runner.js";
 import type { Instance } from "../../lib/instance.js";
 import { instanceFromDomainXml } from "../../lib/metadata-xml.js";
+import { splitDomainXml, virshCommand } from "../../lib/virsh.js";
 import type { Cluster, HostSpec } from "../net/cluster.js";
 
 /** A vmctl VM: a libvirt domain that carries our <metadata> element with a network. */
@@ -13,7 +13,7 @@ export interface Vm {
 }
 
 export function virsh(host: HostSpec, args: string[], mutates = false, input?: string) {
-  return cmd("virsh", ["-c", host.libvirt, "-q", ...args], mutates, input);
+  return virshCommand(host.libvirt, args, mutates, input);
 }
 
 /** `virsh list --all` rows: ` 3    web1   running` / ` -    web2   shut off`. */
@@ -47,9 +47,8 @@ export async function listVms(
         virsh(host, [domains.map((d) => `dumpxml ${quoteVirsh(d.name)}`).join("; ")]),
       );
       const states = new Map(domains.map((d) => [d.name, d.state]));
-      return dump.stdout
-        .split(/(?<=<\/domain>)/)
-        .flatMap((doc) => instanceFromDomainXml(doc.trim()) ?? [])
+      return splitDomainXml(dump.stdout)
+        .flatMap((doc) => instanceFromDomainXml(doc) ?? [])
         .filter((inst) => inst.network !== undefined)
         .map((instance) => ({ host, instance, state: states.get(instance.name) ?? "unknown" }));
     }),

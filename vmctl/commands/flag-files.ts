@@ -1,37 +1,9 @@
 import { readFileSync } from "node:fs";
 import { AppError } from "../../lib/errors.js";
-import { cmd, LOCAL } from "../../lib/exec/command.js";
-import { DryRunRunner } from "../../lib/exec/runner.js";
 import type { SshKey } from "../../lib/instance.js";
 import { isSshPublicKey } from "../../lib/instance.js";
-import { type CliDeps, fabricContext, type GlobalOptions } from "../context.js";
-import { virtTypeFor } from "../libvirt/virt-type.js";
-import type { VmContext } from "./create.js";
-import { ImageStore } from "./images.js";
 
-/** What VM commands need, built from the CLI's deps and global options. */
-export function vmContext(deps: CliDeps, g: GlobalOptions): VmContext {
-  const fabric = fabricContext(deps, g);
-  return {
-    fabric: { ...fabric, onCommand: g.verbose ? (l) => deps.stderr(l) : () => {} },
-    virsh: fabric.runnerFor(LOCAL),
-    progress: (line) => deps.stderr(line),
-    // KVM only where the host's CPU really has it (docs/libvirt.md: /dev/kvm alone proves nothing).
-    virtType: async (host) => {
-      const run = fabric.runnerFor(host.target);
-      const cpuinfo = await run.probe(cmd("cat", ["/proc/cpuinfo"]));
-      const kvm = await run.probe(cmd("test", ["-c", "/dev/kvm"]));
-      return virtTypeFor(cpuinfo.stdout, kvm.exitCode === 0);
-    },
-  };
-}
-
-/** With --dry-run the store's changes (all Runner commands) are printed instead of run. */
-export function imageStore(deps: CliDeps, g: GlobalOptions): ImageStore {
-  const real = deps.runnerFor(LOCAL);
-  const dry = g.dryRun === true;
-  return new ImageStore(g.stateDir, dry ? new DryRunRunner(real, deps.stdout) : real, dry);
-}
+// Flag files are read here, on the command side: the VM layer receives their contents.
 
 /** --ssh-key FILE...: each file's lines that are OpenSSH public keys. */
 export function readSshKeys(files: string[]): SshKey[] {
