@@ -149,9 +149,9 @@ describe("vmctl CLI (fake machines)", () => {
     );
     const m = t.mutations("netns:h1");
     expect(m).toContain("ip link del br-net1");
-    expect(m).toContain("ip route del default table 101 proto 77");
+    expect(m).toContain("ip route del default via 198.18.0.1 dev eth0 table 101 proto 77");
     expect(m.indexOf("ip link del br-net1")).toBeGreaterThan(
-      m.indexOf("ip route del default table 101 proto 77"),
+      m.indexOf("ip route del default via 198.18.0.1 dev eth0 table 101 proto 77"),
     );
   });
 
@@ -260,6 +260,29 @@ describe("vmctl CLI (fake machines)", () => {
       "vmctl: --mac 52:54:00:00:01: not a unicast MAC address (use 52:54:00:12:34:56)",
     ]);
     expect(store.ports).toHaveLength(1);
+  });
+
+  it("undoes the host side of an attach when the router refuses the /32, recording nothing", async () => {
+    const t = setup({
+      "netns:rt": (c) =>
+        c.file === "ip" && c.args[0] === "route" && c.args[1] === "replace"
+          ? { exitCode: 2, stderr: "RTNETLINK answers: Network is unreachable\n" }
+          : undefined,
+    });
+    await t.vmctl("net", "create", "net1", "--subnet", "10.10.10.0/24");
+    const attach = ["port", "attach", "net1", "--host", "host1", "--ip", "10.10.10.11"];
+    expect(await t.vmctl(...attach, "--dev", "vm1", "--mac", "52:54:00:00:01:01")).toBe(1);
+    expect(t.err[0]).toMatch(/^vmctl: router: ip route replace 10\.10\.10\.11 .*unreachable$/);
+    const undone = t.mutations("netns:h1").slice(-3);
+    expect(undone.slice(0, 2)).toEqual([
+      "ip link set dev vm1 nomaster",
+      "ip route del 10.10.10.11 dev br-net1 table 101 proto 77 scope link",
+    ]);
+    // Port security back to the store's ports: the port's elements go again.
+    expect(undone[2]).toMatch(/^nft -f - <<table bridge vmctl_portsec\n/);
+    expect(undone[2]).not.toContain('"vm1"');
+    const store = JSON.parse(readFileSync(join(t.deps.stateDir, "networks.json"), "utf8"));
+    expect(store.ports).toEqual([]);
   });
 
   it("detaches a port: router /32 first, then host /32 and port, then a gratuitous ARP", async () => {

@@ -16,7 +16,7 @@ import {
 import { EMPTY_STORE } from "../../vmctl/net/model.js";
 import { defineNetwork } from "../../vmctl/net/network.js";
 import type { Step } from "../../vmctl/net/plan-items.js";
-import { planRouter, type RouterDesired } from "../../vmctl/net/router-plan.js";
+import { planRouter, type RouterDesired, routerSysctlKeys } from "../../vmctl/net/router-plan.js";
 import { testHost, testRouter } from "../helpers/hosts.js";
 
 const fixture = (f: string) =>
@@ -136,7 +136,7 @@ describe("parsers (captured iproute2 6.1 / ipset / iptables-nft output)", () => 
 
 describe("host planner", () => {
   it("configures a fresh host completely, the /32 of each local VM included", () => {
-    expect(lines(planHost(hostD, EMPTY))).toEqual([
+    expect(lines(planHost(hostD, EMPTY).steps)).toEqual([
       "sysctl -w net.ipv4.ip_forward=1",
       "sysctl -w net.ipv4.conf.all.rp_filter=2",
       "sysctl -w net.ipv4.conf.default.rp_filter=2",
@@ -163,23 +163,23 @@ describe("host planner", () => {
 
   it("plans nothing once everything is in place", () => {
     const cur = captured();
-    cur.sysctls = { ...cur.sysctls, ...afterSysctls(planHost(hostD, cur)) };
+    cur.sysctls = { ...cur.sysctls, ...afterSysctls(planHost(hostD, cur).steps) };
     const ours = cur.routes.filter((r) => r.table !== 254 || r.proto !== 77);
-    expect(lines(planHost(hostD, { ...cur, routes: ours }))).toEqual([]);
+    expect(lines(planHost(hostD, { ...cur, routes: ours }).steps)).toEqual([]);
   });
 
   it("puts back only what is missing (a deleted rule)", () => {
     const cur = captured();
-    cur.sysctls = { ...cur.sysctls, ...afterSysctls(planHost(hostD, cur)) };
+    cur.sysctls = { ...cur.sysctls, ...afterSysctls(planHost(hostD, cur).steps) };
     cur.routes = cur.routes.filter((r) => r.table !== 254 || r.proto !== 77);
     cur.rules = cur.rules.filter((r) => r.pref !== 1000);
-    expect(lines(planHost(hostD, cur))).toEqual([
+    expect(lines(planHost(hostD, cur).steps)).toEqual([
       "ip rule add pref 1000 iif br-net1 lookup 101 protocol 77",
     ]);
   });
 
   it("removes exactly what vmctl added when the network is gone, nothing foreign", () => {
-    expect(lines(planHost({ ...hostD, networks: [], ports: [] }, captured()))).toEqual([
+    expect(lines(planHost({ ...hostD, networks: [], ports: [] }, captured()).steps)).toEqual([
       "ip rule del pref 1000 iif br-net1 lookup 101 protocol 77",
       "ip rule del pref 1200 to 10.10.10.0/24 iif lo lookup 101 protocol 77",
       "ip route del default table 101 proto 77",
@@ -193,12 +193,16 @@ describe("host planner", () => {
   it("refuses to take over a bridge vmctl did not create", () => {
     const cur = captured();
     cur.links = cur.links.map((l) => ({ ...l, alias: undefined }));
-    expect(() => planHost(hostD, cur)).toThrow("host1: br-net1 exists and was not made by vmctl");
+    expect(() => planHost(hostD, cur).steps).toThrow(
+      "host1: br-net1 exists and was not made by vmctl",
+    );
   });
 
   it("writes a VLAN interface's sysctl keys with / as sysctl expects", () => {
     const vlan = { ...hostD, host: { ...host, lan: "bond0.100" } };
-    expect(lines(planHost(vlan, EMPTY))).toContain("sysctl -w net.ipv4.conf.bond0/100.rp_filter=2");
+    expect(lines(planHost(vlan, EMPTY).steps)).toContain(
+      "sysctl -w net.ipv4.conf.bond0/100.rp_filter=2",
+    );
     expect(hostSysctlKeys(vlan)).toContain("net.ipv4.conf.bond0/100.arp_ignore");
     expect(parseSysctl("net.ipv4.conf.bond0/100.arp_ignore = 1\n")).toEqual({
       "net.ipv4.conf.bond0/100.arp_ignore": "1",
@@ -206,16 +210,37 @@ describe("host planner", () => {
   });
 
   it("gives every added item an undo for rollback", () => {
-    const undos = planHost(hostD, EMPTY).map((s) => (s.undo ? formatCommand(s.undo) : undefined));
+    const undos = planHost(hostD, EMPTY).steps.map((s) =>
+      s.undo ? formatCommand(s.undo) : undefined,
+    );
     expect(undos).toContain("ip link del br-net1");
     expect(undos).toContain("ip rule del pref 1000 iif br-net1 lookup 101 protocol 77");
-    expect(undos).toContain("ip route del 10.10.10.11 table 101 proto 77");
+    expect(undos).toContain("ip route del 10.10.10.11 dev br-net1 table 101 proto 77 scope link");
+  });
+});
+
+describe("one plan per machine", () => {
+  it("returns every item and the steps of the absent ones, with each sysctl key to read", () => {
+    const p = planHost(hostD, EMPTY);
+    expect(p.items.every((i) => !i.present)).toBe(true);
+    expect(lines(p.steps)).toEqual(p.items.map((i) => formatCommand(i.command)));
+    const sysctlKeys = Object.keys(afterSysctls(p.steps));
+    expect(hostSysctlKeys(hostD).sort()).toEqual(sysctlKeys.sort());
+    expect(routerSysctlKeys(routerD).sort()).toEqual(
+      Object.keys(afterSysctls(planRouter(routerD, EMPTY).steps)).sort(),
+    );
+  });
+
+  it("lists the items in place too (net show), planning no step for them", () => {
+    const p = planRouter(routerD, { ...EMPTY, sysctls: { "net.ipv4.ip_forward": "1" } });
+    expect(p.items.find((i) => i.what === "sysctl net.ipv4.ip_forward=1")?.present).toBe(true);
+    expect(lines(p.steps)).not.toContain("sysctl -w net.ipv4.ip_forward=1");
   });
 });
 
 describe("router planner", () => {
   it("configures a fresh router: gateways, unreachables, ipset, NAT that spares VM-to-VM", () => {
-    expect(lines(planRouter(routerD, EMPTY))).toEqual([
+    expect(lines(planRouter(routerD, EMPTY).steps)).toEqual([
       "sysctl -w net.ipv4.ip_forward=1",
       "sysctl -w net.ipv4.conf.all.send_redirects=0",
       "sysctl -w net.ipv4.conf.default.send_redirects=0",
@@ -236,7 +261,7 @@ describe("router planner", () => {
 
   it("removes only its own routes, address, NAT rule and ipset when no network is left", () => {
     const d: RouterDesired = { router: { ...router, uplink: "eth0" }, networks: [], ports: [] };
-    expect(lines(planRouter(d, captured()))).toEqual([
+    expect(lines(planRouter(d, captured()).steps)).toEqual([
       "ip route del default table 101 proto 77",
       "ip route del 10.10.10.0/24 table 101 proto 77",
       "ip route del 10.10.10.11 table 101 proto 77",
@@ -249,7 +274,7 @@ describe("router planner", () => {
 
   it("replaces the NAT rule when the uplink changes", () => {
     const cur = captured();
-    const out = lines(planRouter(routerD, cur));
+    const out = lines(planRouter(routerD, cur).steps);
     expect(out).toContain(
       "iptables -w -t nat -D POSTROUTING -o eth0 -m set --match-set vmctl-nets src -m set '!' --match-set vmctl-nets dst -m comment --comment vmctl -j MASQUERADE",
     );

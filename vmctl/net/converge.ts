@@ -11,10 +11,10 @@ import {
   routerBird,
   routerDesired,
 } from "./fabric.js";
-import { hostItems, hostSysctlKeys, planHost } from "./host-plan.js";
+import { hostSysctlKeys, planHost } from "./host-plan.js";
 import type { MachineState } from "./machine-state.js";
 import type { StoreData } from "./model.js";
-import type { Item, Step } from "./plan-items.js";
+import type { Item, Plan, Step } from "./plan-items.js";
 import { planPortLinks, readPortLinks } from "./port-links.js";
 import {
   portSecurityItems,
@@ -24,17 +24,15 @@ import {
 } from "./port-security.js";
 import { preflight } from "./preflight.js";
 import { readState } from "./read-state.js";
-import { planRouter, routerItems, routerSysctlKeys } from "./router-plan.js";
+import { planRouter, routerSysctlKeys } from "./router-plan.js";
 
 export const HOST_TOOLS = ["ip", "sysctl", "arping", "nft", "bridge"];
 export const ROUTER_TOOLS = ["ip", "sysctl", "ipset", "iptables"];
 
 /** A machine with its desired-vs-current comparison, computed before anything is changed. */
-export interface MachinePlan {
+export interface MachinePlan extends Plan {
   machine: string;
   runner: Runner;
-  items: Item[];
-  steps: Step[];
   /** --dry-run with routing: bgp: what writing BIRD's config would change. */
   diff: string;
 }
@@ -83,12 +81,13 @@ async function planForHost(
         dryRun: ctx.showDiff !== undefined,
       })
     : undefined;
+  const plan = planHost(d, cur);
   // Port security after the fabric: bridges exist by then, and a failure rolls the rest back.
   return withBird(
     host.name,
     runner,
-    [...hostItems(d, cur), ...portSecurityItems(sec, table, d.ports)],
-    [...planHost(d, cur), ...portSecuritySteps(sec, table), ...planPortLinks(sec.ports, links)],
+    [...plan.items, ...portSecurityItems(sec, table, d.ports)],
+    [...plan.steps, ...portSecuritySteps(sec, table), ...planPortLinks(sec.ports, links)],
     bird,
   );
 }
@@ -111,7 +110,8 @@ async function planForRouter(ctx: FabricContext, data: StoreData): Promise<Machi
         dryRun: ctx.showDiff !== undefined,
       })
     : undefined;
-  return withBird(r.name, runner, routerItems(d, cur), planRouter(d, cur), bird);
+  const plan = planRouter(d, cur);
+  return withBird(r.name, runner, plan.items, plan.steps, bird);
 }
 
 /** Plans every named machine (hosts by name, "router" role by flag) from one store snapshot. */

@@ -9,15 +9,14 @@ import {
   conf,
   type Item,
   ip,
-  NO_STATE,
   neigh,
+  type Plan,
+  plan,
   type RouteSpec,
   routeItem,
-  type Step,
+  type SysctlSpec,
   staleRoutes,
-  steps,
   sysctlItem,
-  sysctlKeys,
 } from "./plan-items.js";
 
 export interface HostDesired {
@@ -30,17 +29,17 @@ export interface HostDesired {
 
 /** sysctl keys the host planner compares (read them before planning). */
 export function hostSysctlKeys(d: HostDesired): string[] {
-  return sysctlKeys(hostItems(d, NO_STATE));
+  return [...machineSysctls(d), ...d.networks.flatMap(networkSysctls)].map((s) => s.key);
 }
 
 /**
  * Machine-wide settings. They are set while any network exists and deliberately left in place
  * when the last one goes: other services on the host may rely on forwarding by then.
  */
-function machineItems(d: HostDesired, cur: MachineState): Item[] {
+function machineSysctls(d: HostDesired): SysctlSpec[] {
   if (d.networks.length === 0) return [];
   const lan = d.host.lan;
-  const s = (k: string, v: string) => sysctlItem(cur, undefined, k, v);
+  const s = (key: string, value: string): SysctlSpec => ({ network: undefined, key, value });
   return [
     s("net.ipv4.ip_forward", "1"),
     // Loose: VM sources arrive on bridges while their /24 is reached via the LAN (docs/fabric.md pitfall 11).
@@ -54,24 +53,31 @@ function machineItems(d: HostDesired, cur: MachineState): Item[] {
   ];
 }
 
+function networkSysctls(n: Network): SysctlSpec[] {
+  const s = (key: string, value: string): SysctlSpec => ({ network: n.name, key, value });
+  return [
+    s(conf(n.bridge, "proxy_arp"), "1"),
+    // The kernel delays proxied ARP replies by up to 0.8 s by default (docs/fabric.md pitfall 4).
+    s(neigh(n.bridge, "proxy_delay"), "0"),
+    s(conf(n.bridge, "send_redirects"), "0"),
+  ];
+}
+
+/**
+ * The /32 of a VM on its host, `scope link` on the bridge in the network's table: without it
+ * proxy ARP answers for local VMs too and same-host traffic hairpins through the router
+ * (docs/fabric.md pitfall 3). The planner and the port API both build it here.
+ */
+export function hostPortRoute(n: Network, ip: string): RouteSpec {
+  return { table: n.table, type: "unicast", dst: `${ip}/32`, dev: n.bridge, scope: "link" };
+}
+
 export function hostRouteSpecs(d: HostDesired, n: Network): RouteSpec[] {
   const via = { gateway: d.routerAddress, dev: d.host.lan };
   return [
     { table: n.table, type: "unicast", dst: n.subnet, ...via },
     { table: n.table, type: "unicast", dst: "default", ...via },
-    // A /32 per local VM: without it proxy ARP answers for local VMs too and same-host
-    // traffic hairpins through the router (docs/fabric.md pitfall 3).
-    ...d.ports
-      .filter((p) => p.network === n.name)
-      .map(
-        (p): RouteSpec => ({
-          table: n.table,
-          type: "unicast",
-          dst: `${p.ip}/32`,
-          dev: n.bridge,
-          scope: "link",
-        }),
-      ),
+    ...d.ports.filter((p) => p.network === n.name).map((p) => hostPortRoute(n, p.ip)),
   ];
 }
 
@@ -111,7 +117,7 @@ function ruleArgs(r: RuleSpec): string[] {
   ];
 }
 
-export function networkItems(d: HostDesired, n: Network, cur: MachineState): Item[] {
+function networkItems(d: HostDesired, n: Network, cur: MachineState): Item[] {
   const link = cur.links.find((l) => l.name === n.bridge);
   if (link && link.alias !== BRIDGE_ALIAS)
     throw new AppError("CONFLICT", `${d.host.name}: ${n.bridge} exists and was not made by vmctl`);
@@ -125,7 +131,6 @@ export function networkItems(d: HostDesired, n: Network, cur: MachineState): Ite
     command: ip("addr", "replace", cidr, "dev", n.bridge),
     undo: ip("addr", "del", cidr, "dev", n.bridge),
   });
-  const s = (k: string, v: string) => sysctlItem(cur, n.name, k, v);
   return [
     {
       network: n.name,
@@ -140,10 +145,7 @@ export function networkItems(d: HostDesired, n: Network, cur: MachineState): Ite
       present: link !== undefined && link.mac === n.mac && link.up,
       command: ip("link", "set", "dev", n.bridge, "address", n.mac, "alias", BRIDGE_ALIAS, "up"),
     },
-    s(conf(n.bridge, "proxy_arp"), "1"),
-    // The kernel delays proxied ARP replies by up to 0.8 s by default (docs/fabric.md pitfall 4).
-    s(neigh(n.bridge, "proxy_delay"), "0"),
-    s(conf(n.bridge, "send_redirects"), "0"),
+    ...networkSysctls(n).map((spec) => sysctlItem(cur, spec)),
     addr(`${n.bridgeIp}/${prefix}`),
     addr(`${METADATA_IP}/32`),
     ...hostRouteSpecs(d, n).map((spec) => routeItem(cur, n.name, spec)),
@@ -159,8 +161,11 @@ export function networkItems(d: HostDesired, n: Network, cur: MachineState): Ite
   ];
 }
 
-export function hostItems(d: HostDesired, cur: MachineState): Item[] {
-  return [...machineItems(d, cur), ...d.networks.flatMap((n) => networkItems(d, n, cur))];
+function hostItems(d: HostDesired, cur: MachineState): Item[] {
+  return [
+    ...machineSysctls(d).map((spec) => sysctlItem(cur, spec)),
+    ...d.networks.flatMap((n) => networkItems(d, n, cur)),
+  ];
 }
 
 /** Everything vmctl made on this host that the store no longer wants: rules, routes, bridges. */
@@ -180,6 +185,6 @@ function hostRemovals(d: HostDesired, cur: MachineState): Command[] {
 }
 
 /** plan(desired, current): the commands that bring the host to the desired state, nothing more. */
-export function planHost(d: HostDesired, cur: MachineState): Step[] {
-  return steps(hostRemovals(d, cur), hostItems(d, cur));
+export function planHost(d: HostDesired, cur: MachineState): Plan {
+  return plan(hostRemovals(d, cur), hostItems(d, cur));
 }

@@ -21,15 +21,27 @@ export interface Step {
   undo?: Command;
 }
 
+/** One machine's plan: every item with whether it is in place (net show), and the steps. */
+export interface Plan {
+  items: Item[];
+  steps: Step[];
+}
+
 export const MAIN_TABLE = 254;
 
-export function steps(removals: Command[], items: Item[]): Step[] {
-  return [
-    ...removals.map((command) => ({ command })),
-    ...items
-      .filter((i) => !i.present)
-      .map((i) => (i.undo ? { command: i.command, undo: i.undo } : { command: i.command })),
-  ];
+/** The removals first, then the commands of the items that are not in place. */
+export function plan(removals: Command[], items: Item[]): Plan {
+  return {
+    items,
+    steps: [
+      ...removals.map((command) => ({ command })),
+      ...items.filter((i) => !i.present).map(stepOf),
+    ],
+  };
+}
+
+export function stepOf(i: { command: Command; undo?: Command }): Step {
+  return i.undo ? { command: i.command, undo: i.undo } : { command: i.command };
 }
 
 export function ip(...args: string[]): Command {
@@ -58,19 +70,15 @@ export const NO_STATE: MachineState = {
   natRules: [],
 };
 
-/** The sysctl keys a set of items compares (to read before planning). */
-export function sysctlKeys(items: Item[]): string[] {
-  return items
-    .filter((i) => i.command.file === "sysctl")
-    .map((i) => (i.command.args[1] ?? "").split("=")[0] ?? "");
+/** A sysctl a machine should have; the planners list them as data, so they can be read first. */
+export interface SysctlSpec {
+  /** The network it belongs to; undefined for machine-wide settings. */
+  network: string | undefined;
+  key: string;
+  value: string;
 }
 
-export function sysctlItem(
-  cur: MachineState,
-  network: string | undefined,
-  key: string,
-  value: string,
-): Item {
+export function sysctlItem(cur: MachineState, { network, key, value }: SysctlSpec): Item {
   const old = cur.sysctls[key];
   const item: Item = {
     network,
@@ -131,7 +139,8 @@ export function routeItem(cur: MachineState, network: string | undefined, spec: 
     what: `route ${args.join(" ")}`,
     present,
     command: ip("route", "replace", ...args),
-    undo: routeDel(spec),
+    // The undo names the route exactly as added: only that one goes, not another to the same dst.
+    undo: ip("route", "del", ...args),
   };
 }
 

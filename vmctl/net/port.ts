@@ -1,33 +1,27 @@
 import { AppError } from "../../lib/errors.js";
-import { cmd } from "../../lib/exec/command.js";
+import { type Command, cmd, formatCommand } from "../../lib/exec/command.js";
 import type { Runner } from "../../lib/exec/runner.js";
-import { applySteps } from "./apply.js";
+import { applySteps, rollback } from "./apply.js";
 import { type FabricContext, findHost } from "./fabric.js";
+import { hostPortRoute } from "./host-plan.js";
 import type { Network, Port, StoreData } from "./model.js";
-import { PROTO } from "./names.js";
 import { checkPortAddress, findNetwork } from "./network.js";
-import { ip, type Step } from "./plan-items.js";
+import { ip, NO_STATE, routeItem, type Step, stepOf } from "./plan-items.js";
 import { portLinkSteps, securePorts, securityDesired } from "./port-security.js";
 import { preflight } from "./preflight.js";
+import { routerPortRoute } from "./router-plan.js";
 
-/** The VM's /32 on its host: `scope link` on the bridge, in the network's table. */
-function hostRoute(net: Network, addr: string): string[] {
-  return [
-    addr,
-    "dev",
-    net.bridge,
-    "table",
-    String(net.table),
-    "proto",
-    String(PROTO),
-    "scope",
-    "link",
-  ];
-}
-
-function routerRoute(ctx: FabricContext, port: Port): string[] {
+/** The port's /32 on its host and on the router, as the planners describe them. */
+function portRoutes(ctx: FabricContext, net: Network, port: Port) {
   const host = findHost(ctx.cluster, port.host);
-  return [port.ip, "via", host.address, "dev", ctx.cluster.router.lan, "proto", String(PROTO)];
+  return {
+    host: routeItem(NO_STATE, net.name, hostPortRoute(net, port.ip)),
+    router: routeItem(
+      NO_STATE,
+      net.name,
+      routerPortRoute(ctx.cluster.router, { ...port, hostAddress: host.address }),
+    ),
+  };
 }
 
 async function requireBridge(runner: Runner, host: string, net: Network): Promise<void> {
@@ -90,11 +84,9 @@ export async function attachPort(ctx: FabricContext, request: Port): Promise<Por
     if (staticRouting(ctx)) await preflight(routerRunner, ctx.cluster.router.name, ["ip"]);
     await requireBridge(hostRunner, host.name, net);
     await secure(ctx, data, host.name, [...data.ports, port]);
+    const routes = portRoutes(ctx, net, port);
     const hostSteps: Step[] = [
-      {
-        command: ip("route", "replace", ...hostRoute(net, port.ip)),
-        undo: ip("route", "del", ...hostRoute(net, port.ip)),
-      },
+      stepOf(routes.host),
       {
         command: ip("link", "set", "dev", port.dev, "master", net.bridge),
         undo: ip("link", "set", "dev", port.dev, "nomaster"),
@@ -103,23 +95,23 @@ export async function attachPort(ctx: FabricContext, request: Port): Promise<Por
       { command: ip("link", "set", "dev", port.dev, "up") },
     ];
     const log = (m: string) => (line: string) => ctx.onCommand(`${m}: ${line}`);
+    let applied: Step[];
     try {
-      await applySteps(hostRunner, host.name, hostSteps, log(host.name));
+      applied = await applySteps(hostRunner, host.name, hostSteps, log(host.name));
     } catch (err) {
       await secure(ctx, data, host.name, data.ports).catch(() => {});
       throw err;
     }
     if (staticRouting(ctx)) {
       try {
-        const route = routerRoute(ctx, port);
         await applySteps(
           routerRunner,
           ctx.cluster.router.name,
-          [{ command: ip("route", "replace", ...route) }],
+          [{ command: routes.router.command }],
           log(ctx.cluster.router.name),
         );
       } catch (err) {
-        for (const s of hostSteps.slice(0, 2).reverse()) if (s.undo) await hostRunner.probe(s.undo);
+        await rollback(hostRunner, applied);
         await secure(ctx, data, host.name, data.ports).catch(() => {});
         throw err;
       }
@@ -152,16 +144,20 @@ export async function detachPort(
     const routerRunner = ctx.runnerFor(ctx.cluster.router.target);
     await preflight(hostRunner, host.name, ["ip", "arping", "nft"]);
     if (staticRouting(ctx)) await preflight(routerRunner, ctx.cluster.router.name, ["ip"]);
-    const run = async (runner: Runner, machine: string, args: string[]) => {
-      const r = await runner.probe(ip(...args));
+    const run = async (runner: Runner, machine: string, command: Command | undefined) => {
+      if (!command) return;
+      const r = await runner.probe(command);
       if (r.exitCode !== 0 && !gone(r.stderr))
-        throw new AppError("APPLY", `${machine}: ip ${args.join(" ")} failed: ${r.stderr.trim()}`);
-      if (r.exitCode === 0) ctx.onCommand(`${machine}: ip ${args.join(" ")}`);
+        throw new AppError(
+          "APPLY",
+          `${machine}: ${formatCommand(command)} failed: ${r.stderr.trim()}`,
+        );
+      if (r.exitCode === 0) ctx.onCommand(`${machine}: ${formatCommand(command)}`);
     };
-    if (staticRouting(ctx))
-      await run(routerRunner, ctx.cluster.router.name, ["route", "del", ...routerRoute(ctx, port)]);
-    await run(hostRunner, host.name, ["route", "del", ...hostRoute(net, port.ip)]);
-    await run(hostRunner, host.name, ["link", "set", "dev", port.dev, "nomaster"]);
+    const routes = portRoutes(ctx, net, port);
+    if (staticRouting(ctx)) await run(routerRunner, ctx.cluster.router.name, routes.router.undo);
+    await run(hostRunner, host.name, routes.host.undo);
+    await run(hostRunner, host.name, ip("link", "set", "dev", port.dev, "nomaster"));
     const rest = data.ports.filter((p) => p !== port);
     await secure(ctx, data, host.name, rest);
     const garp = ["-q", "-U", "-c1", "-w", "0.2", "-S", port.ip, "-i", net.bridge, port.ip];

@@ -8,14 +8,13 @@ import {
   type Item,
   ip,
   MAIN_TABLE,
-  NO_STATE,
+  type Plan,
+  plan,
   type RouteSpec,
   routeItem,
-  type Step,
+  type SysctlSpec,
   staleRoutes,
-  steps,
   sysctlItem,
-  sysctlKeys,
 } from "./plan-items.js";
 
 export interface RouterPort extends Port {
@@ -29,8 +28,31 @@ export interface RouterDesired {
   ports: RouterPort[];
 }
 
+/** sysctl keys the router planner compares (read them before planning). */
 export function routerSysctlKeys(d: RouterDesired): string[] {
-  return sysctlKeys(routerItems(d, NO_STATE));
+  return routerSysctls(d).map((s) => s.key);
+}
+
+function routerSysctls(d: RouterDesired): SysctlSpec[] {
+  if (d.networks.length === 0) return [];
+  const r = d.router;
+  const s = (key: string, value: string): SysctlSpec => ({ network: undefined, key, value });
+  return [
+    s("net.ipv4.ip_forward", "1"),
+    ...["all", "default", r.lan, r.uplink].map((i) => s(conf(i, "send_redirects"), "0")),
+    ...["all", r.lan].map((i) => s(conf(i, "rp_filter"), "1")),
+  ];
+}
+
+/** A VM's /32 on the router, via its host: the planner and the port API both build it here. */
+export function routerPortRoute(router: RouterSpec, port: RouterPort): RouteSpec {
+  return {
+    table: MAIN_TABLE,
+    type: "unicast",
+    dst: `${port.ip}/32`,
+    gateway: port.hostAddress,
+    dev: router.lan,
+  };
 }
 
 /**
@@ -77,22 +99,12 @@ export function routerRouteSpecs(d: RouterDesired): RouteSpec[] {
       (n): RouteSpec => ({ table: MAIN_TABLE, type: "unreachable", dst: n.subnet }),
     ),
     { table: MAIN_TABLE, type: "unreachable", dst: LINK_LOCAL },
-    ...d.ports.map(
-      (p): RouteSpec => ({
-        table: MAIN_TABLE,
-        type: "unicast",
-        dst: `${p.ip}/32`,
-        gateway: p.hostAddress,
-        dev: d.router.lan,
-      }),
-    ),
+    ...d.ports.map((p) => routerPortRoute(d.router, p)),
   ];
 }
 
-export function routerItems(d: RouterDesired, cur: MachineState): Item[] {
+function routerItems(d: RouterDesired, cur: MachineState): Item[] {
   if (d.networks.length === 0) return [];
-  const r = d.router;
-  const s = (k: string, v: string) => sysctlItem(cur, undefined, k, v);
   const lo = cur.links.find((l) => l.name === "lo");
   const members = cur.ipsets[IPSET];
   const nat = natSpec(d);
@@ -101,9 +113,7 @@ export function routerItems(d: RouterDesired, cur: MachineState): Item[] {
     d.networks.find((n) => n.subnet === dst)?.name ??
     d.ports.find((p) => `${p.ip}/32` === dst)?.network;
   return [
-    s("net.ipv4.ip_forward", "1"),
-    ...["all", "default", r.lan, r.uplink].map((i) => s(conf(i, "send_redirects"), "0")),
-    ...["all", r.lan].map((i) => s(conf(i, "rp_filter"), "1")),
+    ...routerSysctls(d).map((spec) => sysctlItem(cur, spec)),
     {
       network: undefined,
       what: "loopback up",
@@ -175,6 +185,6 @@ function routerRemovals(d: RouterDesired, cur: MachineState): Command[] {
   return [...routes, ...addrs, ...natRules, ...memberDels, ...setDestroy];
 }
 
-export function planRouter(d: RouterDesired, cur: MachineState): Step[] {
-  return steps(routerRemovals(d, cur), routerItems(d, cur));
+export function planRouter(d: RouterDesired, cur: MachineState): Plan {
+  return plan(routerRemovals(d, cur), routerItems(d, cur));
 }
