@@ -93,6 +93,8 @@ describe("network definitions", () => {
     expect(() => checkPortAddress(s, net, "10.10.10.12")).not.toThrow();
     expect(() => checkPortAddress(s, net, "10.10.10.11")).toThrow("already attached on host1");
     expect(() => checkPortAddress(s, net, "10.10.10.1")).toThrow("gateway or bridge");
-    expect(() => checkPortAddress(s, net, "10.10.11.1")).toThrow("not a usable address");
+    expect(() => checkPortAddress(s, net, "10.10.11.1")).toThrow(
+      "address 10.10.11.1: outside network net1 (10.10.10.0/24)",
+    );
   });
 });

@@ -1,7 +1,6 @@
 import { AppError } from "../../lib/errors.js";
 import {
   type Cidr,
-  contains,
   formatCidr,
   formatIpv4,
   isUsableHost,
@@ -103,15 +102,27 @@ function freeTable(store: StoreData): number {
   throw invalid(`no free routing table between ${FIRST_TABLE} and ${LAST_TABLE}`);
 }
 
-/** Checks that `ip` may be given to a VM port in `net`. */
-export function checkPortAddress(store: StoreData, net: Network, ipText: string): void {
+/**
+ * Why `ipText` may not be a VM port's address in `net`, or undefined if it may: the one rule
+ * that attach, create's --ip and the free-address search all apply.
+ */
+export function portAddressProblem(net: Network, ipText: string): string | undefined {
   const subnet = parseCidr(net.subnet) as Cidr;
-  const ip = hostAddress(subnet, ipText, "address");
-  if (formatIpv4(ip) === net.gateway || formatIpv4(ip) === net.bridgeIp)
-    throw invalid(`address ${ipText} is network ${net.name}'s gateway or bridge address`);
+  const ip = parseIpv4(ipText);
+  if (ip === undefined) return "not an IPv4 address";
+  if (!isUsableHost(subnet, ip)) return `outside network ${net.name} (${net.subnet})`;
+  const text = formatIpv4(ip);
+  if (text === net.gateway || text === net.bridgeIp)
+    return `that is network ${net.name}'s gateway or bridge address`;
+  return undefined;
+}
+
+/** Checks that `ip` may be given to a VM port in `net` and no port has it yet. */
+export function checkPortAddress(store: StoreData, net: Network, ipText: string): void {
+  const why = portAddressProblem(net, ipText);
+  if (why) throw invalid(`address ${ipText}: ${why}`);
   const taken = store.ports.find((p) => p.network === net.name && p.ip === ipText);
   if (taken) throw new AppError("EXISTS", `address ${ipText} is already attached on ${taken.host}`);
-  if (!contains(subnet, ip)) throw invalid(`address ${ipText} is outside ${net.subnet}`);
 }
 
 export function findNetwork(store: StoreData, name: string): Network {

@@ -1,12 +1,13 @@
 import { AppError } from "../../lib/errors.js";
-import { type Cidr, formatIpv4, isUsableHost, parseCidr, parseIpv4 } from "../net/ipv4.js";
+import { type Cidr, formatIpv4, parseCidr } from "../net/ipv4.js";
 import type { Network, StoreData } from "../net/model.js";
+import { portAddressProblem } from "../net/network.js";
 
 /**
- * Free addresses of a network, lowest first: usable hosts that are neither the gateway, the
- * bridge address, any port's nor `leased` (addresses the VM's host still has a DHCP lease of
- * for another MAC, which its dnsmasq would refuse to hand out). The final check happens under the store's lock when the port is
- * recorded (attachPort), so two concurrent creates cannot both get one address.
+ * Free addresses of a network, lowest first: those a port may have that neither a port has
+ * nor `leased` holds (addresses the VM's host still has a DHCP lease of for another MAC, which
+ * its dnsmasq would refuse to hand out). The final check happens under the store's lock when
+ * the port is recorded (attachPort), so two concurrent creates cannot both get one address.
  */
 export function* freeAddresses(
   data: StoreData,
@@ -15,30 +16,19 @@ export function* freeAddresses(
 ): Generator<string> {
   const subnet = parseCidr(net.subnet) as Cidr;
   const taken = new Set([
-    net.gateway,
-    net.bridgeIp,
     ...leased,
     ...data.ports.filter((p) => p.network === net.name).map((p) => p.ip),
   ]);
   const size = 2 ** (32 - subnet.prefix);
   for (let i = 0; i < size; i++) {
-    const ip = (subnet.network + i) >>> 0;
-    if (isUsableHost(subnet, ip) && !taken.has(formatIpv4(ip))) yield formatIpv4(ip);
+    const ip = formatIpv4((subnet.network + i) >>> 0);
+    if (!taken.has(ip) && portAddressProblem(net, ip) === undefined) yield ip;
   }
 }
 
 export function checkRequestedIp(net: Network, ip: string): void {
-  const subnet = parseCidr(net.subnet) as Cidr;
-  const n = parseIpv4(ip);
-  if (n === undefined) throw new AppError("INVALID", `--ip ${ip}: not an IPv4 address`);
-  if (!isUsableHost(subnet, n))
-    throw new AppError("INVALID", `--ip ${ip}: outside network ${net.name} (${net.subnet})`);
-  if (ip === net.gateway || ip === net.bridgeIp) {
-    throw new AppError(
-      "INVALID",
-      `--ip ${ip}: that is network ${net.name}'s gateway or bridge address`,
-    );
-  }
+  const why = portAddressProblem(net, ip);
+  if (why) throw new AppError("INVALID", `--ip ${ip}: ${why}`);
 }
 
 /**
