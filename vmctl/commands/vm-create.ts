@@ -3,10 +3,7 @@ import { sha512Crypt } from "../../lib/crypt/sha512-crypt.js";
 import { AppError } from "../../lib/errors.js";
 import type { CliDeps, GlobalOptions } from "../context.js";
 import { parseSize } from "../vm/allocate.js";
-import { createVm } from "../vm/create.js";
-import { writeHostFile } from "../vm/host-files.js";
-import { knownHostsLine, knownHostsPath } from "../vm/known-hosts.js";
-import { waitUntilReady } from "../vm/wait.js";
+import { createReadyVm } from "../vm/create-ready.js";
 import { readSshKeys, readTextFile } from "./flag-files.js";
 import { imageStore, vmContext } from "./vm-deps.js";
 
@@ -88,7 +85,7 @@ export function registerVmCreate(
       }
       const ctx = vmContext(deps, g);
       const user = o.user ?? image.user;
-      const created = await createVm(
+      const created = await createReadyVm(
         {
           name,
           network: o.net,
@@ -105,34 +102,8 @@ export function registerVmCreate(
           ...(user ? { loginUser: user } : {}),
         },
         ctx,
+        o.wait ? timeout : undefined,
       );
-      if (o.wait) {
-        try {
-          const run = ctx.fabric.runnerFor(created.host.target);
-          const hostKey = await waitUntilReady(
-            created,
-            {
-              host: run,
-              virsh: ctx.virsh,
-              progress: ctx.progress,
-              sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
-              now: () => Date.now(),
-            },
-            timeout,
-          );
-          await writeHostFile(
-            run,
-            knownHostsPath(created.host, name),
-            knownHostsLine(created.ip, hostKey),
-          );
-        } catch (err) {
-          ctx.progress(`${name}: not ready; removing everything create made`);
-          const left = await created.rollback.run();
-          if (left.length && err instanceof Error)
-            err.message += `; could not undo: ${left.join("; ")}`;
-          throw err;
-        }
-      }
       if (g.json)
         deps.stdout(
           JSON.stringify({

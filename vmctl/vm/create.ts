@@ -12,12 +12,12 @@ import type { HostSpec } from "../net/cluster.js";
 import { type FabricContext, findHost } from "../net/fabric.js";
 import type { Network } from "../net/model.js";
 import { findNetwork } from "../net/network.js";
-import { attachPort, detachPort } from "../net/port.js";
 import { checkNotLeased, checkRequestedIp, freeAddresses } from "./allocate.js";
 import { changeReservation, readLeases, setReservation, withDhcpLock } from "./dhcp-server.js";
 import { overlayAccess, privateDir } from "./disk-access.js";
 import { removeHostFile } from "./host-files.js";
 import type { Image } from "./images.js";
+import { plugInterface, unplugInterface } from "./plug.js";
 import { Rollback } from "./rollback.js";
 import { listVms, macFor, tapName, virsh, vmPaths } from "./vms.js";
 
@@ -107,7 +107,7 @@ export async function createVm(req: CreateRequest, ctx: VmContext): Promise<Crea
         ctx.progress(`${req.name}: disk ${paths.disk} on ${req.image.name}`);
       }),
       ctx.virtType(host),
-      plugIn(req, ctx, { host, net, tap, mac, run, rollback, leased }),
+      plugIn(req, ctx, { host, net, tap, mac, rollback, leased }),
     ] as const);
     ctx.progress(`${req.name}: ${ip} on ${net.name} via ${tap} on ${host.name}`);
 
@@ -175,7 +175,7 @@ export async function createVm(req: CreateRequest, ctx: VmContext): Promise<Crea
       rollback,
     };
   } catch (err) {
-    await undoOrReport(rollback, err);
+    await rollback.undoAfter(err);
     throw err;
   }
 }
@@ -207,6 +207,7 @@ async function settled<T extends readonly unknown[]>(
   };
 }
 
+/** Plugs the VM in at the requested or the lowest free address a concurrent create left. */
 async function plugIn(
   req: CreateRequest,
   ctx: VmContext,
@@ -215,30 +216,23 @@ async function plugIn(
     net: Network;
     tap: string;
     mac: string;
-    run: Runner;
     rollback: Rollback;
     leased: Set<string>;
   },
 ): Promise<string> {
   const candidates = req.ip ? [req.ip] : freeAddresses(ctx.fabric.store.read(), p.net, p.leased);
   for (const ip of candidates) {
-    await p.run.run(cmd("ip", ["tuntap", "add", "dev", p.tap, "mode", "tap"], true));
-    const undoTap = () => p.run.run(cmd("ip", ["link", "del", "dev", p.tap], true));
     try {
-      // Records the port under the store's lock: the check that makes the address ours.
-      const port = { network: p.net.name, host: p.host.name, ip, dev: p.tap, mac: p.mac };
-      await attachPort(ctx.fabric, port);
+      await plugInterface(ctx.fabric, { host: p.host, net: p.net, tap: p.tap, mac: p.mac, ip });
     } catch (err) {
-      await undoTap();
       const taken = err instanceof AppError && err.code === "EXISTS";
       if (taken && !req.ip) continue; // a concurrent create got it first: try the next one
       if (taken) throw new AppError("EXISTS", `--ip ${ip}: already used in network ${p.net.name}`);
       throw err;
     }
-    p.rollback.push("port", async () => {
-      await detachPort(ctx.fabric, { network: p.net.name, ip });
-      await undoTap();
-    });
+    p.rollback.push("port", () =>
+      unplugInterface(ctx.fabric, { host: p.host, network: p.net.name, tap: p.tap, ips: [ip] }),
+    );
     return ip;
   }
   throw new AppError("FULL", `network ${p.net.name} has no free address left`);
@@ -252,12 +246,5 @@ async function defineDomain(runner: Runner, host: HostSpec, xml: string): Promis
     await runner.run(virsh(host, ["define", join(dir, "domain.xml")], true));
   } finally {
     rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-async function undoOrReport(rollback: Rollback, err: unknown): Promise<void> {
-  const left = await rollback.run();
-  if (left.length && err instanceof Error) {
-    err.message += `; could not undo: ${left.join("; ")}`;
   }
 }

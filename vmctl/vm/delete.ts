@@ -1,10 +1,9 @@
 import { bootRecordPath } from "../../lib/boot-record.js";
-import { cmd } from "../../lib/exec/command.js";
-import { detachPort } from "../net/port.js";
 import type { VmContext } from "./create.js";
 import { setReservation } from "./dhcp-server.js";
 import { removeHostFile } from "./host-files.js";
 import { knownHostsPath } from "./known-hosts.js";
+import { unplugInterface } from "./plug.js";
 import { tapName, type Vm, virsh, vmPaths } from "./vms.js";
 
 /**
@@ -18,13 +17,10 @@ export async function deleteVm(vm: Vm, keepDisk: boolean, ctx: VmContext): Promi
   await ctx.virsh.probe(virsh(host, ["destroy", inst.name], true));
   await ctx.virsh.run(virsh(host, ["undefine", inst.name], true));
   ctx.progress(`${inst.name}: domain removed from ${host.name}`);
-  const data = ctx.fabric.store.read();
-  for (const ip of inst.addresses) {
-    const port = data.ports.find((p) => p.ip === ip && p.network === inst.network);
-    if (port) await detachPort(ctx.fabric, { network: port.network, ip });
-  }
   const tap = tapName(inst.uuid);
-  await run.probe(cmd("ip", ["link", "del", "dev", tap], true));
+  if (inst.network)
+    await unplugInterface(ctx.fabric, { host, network: inst.network, tap, ips: inst.addresses });
+  const data = ctx.fabric.store.read();
   const mac = inst.macs[0];
   const net = inst.network ? data.networks.find((n) => n.name === inst.network) : undefined;
   // Also drops its lease, or dnsmasq would refuse the address to the next VM given it.

@@ -19,4 +19,10 @@ export class Rollback {
     this.undos.length = 0;
     return failed;
   }
+
+  /** After `err`: undoes everything, and names in err's message what could not be undone. */
+  async undoAfter(err: unknown): Promise<void> {
+    const left = await this.run();
+    if (left.length && err instanceof Error) err.message += `; could not undo: ${left.join("; ")}`;
+  }
 }

@@ -1,16 +1,16 @@
 import { AppError } from "../../lib/errors.js";
 import { cmd } from "../../lib/exec/command.js";
 import { findNetwork } from "../net/network.js";
-import { attachPort, detachPort } from "../net/port.js";
 import type { VmContext } from "./create.js";
 import { setReservation } from "./dhcp-server.js";
+import { plugInterface, unplugInterface } from "./plug.js";
 import { tapName, type Vm, virsh } from "./vms.js";
 
 /**
- * Starts a VM, first re-plugging its port if the tap is gone (taps do not survive a host
- * reboot): tap, then the port (with its port security) through the fabric API as create does it,
- * and its DHCP reservation with the network's dnsmasq running (a rebooted host without systemd
- * has none).
+ * Starts a VM, first re-plugging its interface if the tap is gone (taps do not survive a host
+ * reboot): what is left of the old port goes, then tap and port (with its port security) as
+ * create plugs them, and its DHCP reservation with the network's dnsmasq running (a rebooted
+ * host without systemd has none).
  */
 export async function startVm(vm: Vm, ctx: VmContext): Promise<void> {
   const { host, instance: inst } = vm;
@@ -24,12 +24,8 @@ export async function startVm(vm: Vm, ctx: VmContext): Promise<void> {
       throw new AppError("INVALID", `${inst.name}: its record has no address, MAC or network`);
     }
     const net = findNetwork(ctx.fabric.store.read(), inst.network);
-    const recorded = ctx.fabric.store
-      .read()
-      .ports.some((p) => p.ip === ip && p.network === net.name);
-    if (recorded) await detachPort(ctx.fabric, { network: net.name, ip });
-    await run.run(cmd("ip", ["tuntap", "add", "dev", tap, "mode", "tap"], true));
-    await attachPort(ctx.fabric, { network: net.name, host: host.name, ip, dev: tap, mac });
+    await unplugInterface(ctx.fabric, { host, network: net.name, tap, ips: [ip] });
+    await plugInterface(ctx.fabric, { host, net, tap, mac, ip });
     await setReservation(run, host, net, { add: { mac, ip, name: inst.name } });
     ctx.progress(`${inst.name}: port ${tap} re-plugged into ${net.name}`);
   }
