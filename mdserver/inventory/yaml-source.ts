@@ -10,7 +10,7 @@ import {
   uuidFromName,
 } from "../../lib/instance.js";
 import { normalizeMac } from "../../lib/net-address.js";
-import { loadYaml } from "../../lib/yaml-file.js";
+import { describeIssue, loadYaml } from "../../lib/yaml-file.js";
 
 /**
  * A YAML file of instances, for VMs vmctl did not create:
@@ -98,12 +98,14 @@ const fileSchema = z
 
 type Entry = z.infer<typeof entrySchema>;
 const KNOWN = Object.keys(entrySchema.shape).join(", ");
+const hint = (path: string) => `known: ${path === "" ? "instances" : KNOWN}`;
 
 export function parseInstancesYaml(file: string, source: string): Instance[] {
   const doc = loadYaml(file, source);
   if (doc === undefined || doc === null) return [];
   const parsed = fileSchema.safeParse(doc);
-  if (!parsed.success) throw new ConfigError(`${file}: ${describeIssue(parsed.error.issues[0])}`);
+  if (!parsed.success)
+    throw new ConfigError(`${file}: ${describeIssue(parsed.error.issues[0], { hint })}`);
   const instances = parsed.data.instances.map((e, i) => toInstance(`${file}: instances[${i}]`, e));
   refuseShared(file, instances);
   return instances;
@@ -162,17 +164,4 @@ function refuseShared(file: string, instances: Instance[]): void {
     uuids.set(inst.uuid, i);
     ids.set(inst.instanceId, i);
   });
-}
-
-/** One zod issue as `instances[0].ip: why`, the shape every config message here has. */
-function describeIssue(issue: z.core.$ZodIssue | undefined): string {
-  if (!issue) return "invalid";
-  const path = issue.path
-    .map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`))
-    .join("");
-  if (issue.code === "unrecognized_keys") {
-    const key = `${path}${path ? "." : ""}${issue.keys[0]}`;
-    return `${key}: unknown key (known: ${path === "" ? "instances" : KNOWN})`;
-  }
-  return path ? `${path}: ${issue.message}` : issue.message;
 }

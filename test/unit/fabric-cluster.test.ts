@@ -89,6 +89,20 @@ describe("cluster.yaml", () => {
       GOOD.replace("uplink: eth1", "uplink: eth1\n  as: x"),
       'c.yaml: router.as: "x" must be an AS number from 1 to 4294967295',
     ],
+    [
+      GOOD.replace("lan: eno1", "lan: this-name-is-too-long0"),
+      'c.yaml: hosts[1].lan: invalid value "this-name-is-too-long0" (an interface name: up to 15 letters, digits and _ . @ -)',
+    ],
+    [
+      GOOD.replace("    lan: eno1\n", "    lan: eno1\n    colour: red\n"),
+      "c.yaml: hosts[1].colour: unknown key",
+    ],
+    [
+      GOOD.replace("libvirt: qemu+ssh://root@198.18.0.11/system", 'libvirt: ""'),
+      "c.yaml: hosts[0].libvirt: required string",
+    ],
+    ["- a\n- b\n", "c.yaml: (top): expected a mapping with hosts and router"],
+    [`${GOOD}extra: 1\n`, "c.yaml: extra: unknown key"],
     ["hosts: [\n", "c.yaml: not valid YAML"],
   ])("rejects bad input with one line naming file and key (%#)", (text, message) => {
     let err: Error | undefined;

@@ -1,6 +1,7 @@
+import { z } from "zod";
 import { ConfigError } from "../../lib/errors.js";
-import { parseTarget, type Target } from "../../lib/exec/command.js";
-import { loadYaml } from "../../lib/yaml-file.js";
+import { LOCAL, parseTarget, type Target } from "../../lib/exec/command.js";
+import { describeIssue, loadYaml } from "../../lib/yaml-file.js";
 import { parseIpv4 } from "./ipv4.js";
 
 export interface HostSpec {
@@ -46,59 +47,133 @@ export interface Cluster {
 export const DEFAULT_AS = 4200000000;
 const DEFAULT_STATE_DIR = "/var/lib/vmctl";
 
-type Obj = Record<string, unknown>;
+const IFNAME = {
+  re: /^[A-Za-z0-9_.@-]{1,15}$/,
+  why: "an interface name: up to 15 letters, digits and _ . @ -",
+};
+const NAME = {
+  re: /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/,
+  why: "up to 63 letters, digits and _ . -, starting with a letter or digit",
+};
+const PATH = { re: /^\/[A-Za-z0-9_./-]*$/, why: "an absolute path of letters, digits and _ . / -" };
 
-const IFNAME = /^[A-Za-z0-9_.@-]{1,15}$/;
-const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
-const PATH = /^\/[A-Za-z0-9_./-]*$/;
+/** A non-empty string, matching `pattern` if given: the messages every key here shares. */
+function str(pattern?: { re: RegExp; why: string }) {
+  const s = z.string({ error: "required string" }).min(1, { error: "required string" });
+  return pattern
+    ? s.regex(pattern.re, {
+        error: (iss) => `invalid value "${String(iss.input)}" (${pattern.why})`,
+      })
+    : s;
+}
+
+const address = str().refine((v) => parseIpv4(v) !== undefined, {
+  error: (iss) => `"${String(iss.input)}" is not an IPv4 address`,
+});
+
+const target = str()
+  .default("local")
+  .transform((v, ctx): Target => {
+    const t = parseTarget(v);
+    if (!t)
+      ctx.addIssue({
+        code: "custom",
+        message: `"${v}" must be local, netns:NAME or ssh:root@host`,
+      });
+    return t ?? LOCAL;
+  });
+
+const stateDir = str(PATH).default(DEFAULT_STATE_DIR);
+
+const asNumber = z
+  .custom<number>(
+    (v) => typeof v === "number" && Number.isInteger(v) && v >= 1 && v <= 4294967295,
+    {
+      error: (iss) => `"${String(iss.input)}" must be an AS number from 1 to 4294967295`,
+    },
+  )
+  .default(DEFAULT_AS);
+
+const hostSchema = z
+  .object(
+    {
+      name: str(NAME),
+      address,
+      lan: str(IFNAME),
+      target,
+      libvirt: str().default("qemu:///system"),
+      "state-dir": stateDir,
+      "mdserver-state-dir": str(PATH).default("/var/lib/mdserver"),
+      as: asNumber,
+    },
+    { error: "expected a mapping" },
+  )
+  .strict()
+  .transform(
+    (h): HostSpec => ({
+      name: h.name,
+      address: h.address,
+      lan: h.lan,
+      target: h.target,
+      libvirt: h.libvirt,
+      stateDir: h["state-dir"],
+      mdserverStateDir: h["mdserver-state-dir"],
+      as: h.as,
+    }),
+  );
+
+const routerSchema = z
+  .object(
+    {
+      name: str(NAME),
+      address,
+      lan: str(IFNAME),
+      uplink: str(IFNAME),
+      target,
+      "state-dir": stateDir,
+      as: asNumber,
+    },
+    { error: "expected a mapping" },
+  )
+  .strict()
+  .transform(
+    (r): RouterSpec => ({
+      name: r.name,
+      address: r.address,
+      lan: r.lan,
+      uplink: r.uplink,
+      target: r.target,
+      stateDir: r["state-dir"],
+      as: r.as,
+    }),
+  );
+
+/** cluster.yaml, declared: keys, types and defaults in one place, unknown keys refused. */
+const clusterSchema = z
+  .object(
+    {
+      routing: z
+        .enum(["static", "bgp"], {
+          error: (iss) => `"${String(iss.input)}" must be static or bgp`,
+        })
+        .default("static"),
+      hosts: z
+        .array(hostSchema, { error: "expected a non-empty list" })
+        .min(1, { error: "expected a non-empty list" }),
+      router: routerSchema,
+    },
+    { error: "expected a mapping with hosts and router" },
+  )
+  .strict();
 
 /** Parses cluster.yaml; every error is one line naming the file and the key. */
 export function parseCluster(text: string, file: string): Cluster {
-  const doc = loadYaml(file, text);
+  const parsed = clusterSchema.safeParse(loadYaml(file, text));
+  if (!parsed.success)
+    throw new ConfigError(`${file}: ${describeIssue(parsed.error.issues[0], { top: "(top)" })}`);
+  const { routing, hosts, router } = parsed.data;
   const fail = (key: string, why: string): never => {
     throw new ConfigError(`${file}: ${key}: ${why}`);
-  };
-  if (!isObj(doc)) return fail("(top)", "expected a mapping with hosts and router");
-  unknownKeys(doc, ["routing", "hosts", "router"], "", fail);
-  const routing = doc.routing ?? "static";
-  if (routing !== "static" && routing !== "bgp")
-    return fail("routing", `"${String(routing)}" must be static or bgp`);
-  if (!Array.isArray(doc.hosts) || doc.hosts.length === 0)
-    return fail("hosts", "expected a non-empty list");
-  const hosts = doc.hosts.map((h: unknown, i: number): HostSpec => {
-    const key = `hosts[${i}]`;
-    if (!isObj(h)) return fail(key, "expected a mapping");
-    unknownKeys(
-      h,
-      ["name", "address", "lan", "target", "libvirt", "state-dir", "mdserver-state-dir", "as"],
-      key,
-      fail,
-    );
-    return {
-      name: str(h, "name", key, fail, NAME),
-      address: addr(h, key, fail),
-      lan: str(h, "lan", key, fail, IFNAME),
-      target: target(h, key, fail),
-      libvirt: h.libvirt === undefined ? "qemu:///system" : str(h, "libvirt", key, fail),
-      stateDir: stateDir(h, key, fail),
-      mdserverStateDir:
-        h["mdserver-state-dir"] === undefined
-          ? "/var/lib/mdserver"
-          : str(h, "mdserver-state-dir", key, fail, PATH),
-      as: asNumber(h, key, fail),
-    };
-  });
-  if (!isObj(doc.router)) return fail("router", "expected a mapping");
-  const r = doc.router;
-  unknownKeys(r, ["name", "address", "lan", "uplink", "target", "state-dir", "as"], "router", fail);
-  const router: RouterSpec = {
-    name: str(r, "name", "router", fail, NAME),
-    address: addr(r, "router", fail),
-    lan: str(r, "lan", "router", fail, IFNAME),
-    uplink: str(r, "uplink", "router", fail, IFNAME),
-    target: target(r, "router", fail),
-    stateDir: stateDir(r, "router", fail),
-    as: asNumber(r, "router", fail),
   };
   const names = new Set<string>();
   const addresses = new Set<string>([router.address]);
@@ -110,46 +185,4 @@ export function parseCluster(text: string, file: string): Cluster {
     addresses.add(h.address);
   });
   return { routing, hosts, router };
-}
-
-type Fail = (key: string, why: string) => never;
-
-function isObj(v: unknown): v is Obj {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-function unknownKeys(o: Obj, allowed: string[], prefix: string, fail: Fail): void {
-  for (const k of Object.keys(o))
-    if (!allowed.includes(k)) fail(prefix ? `${prefix}.${k}` : k, "unknown key");
-}
-
-function str(o: Obj, k: string, prefix: string, fail: Fail, pattern?: RegExp): string {
-  const v = o[k];
-  if (typeof v !== "string" || v === "") return fail(`${prefix}.${k}`, "required string");
-  if (pattern && !pattern.test(v)) return fail(`${prefix}.${k}`, `invalid value "${v}"`);
-  return v;
-}
-
-function addr(o: Obj, prefix: string, fail: Fail): string {
-  const v = str(o, "address", prefix, fail);
-  if (parseIpv4(v) === undefined) fail(`${prefix}.address`, `"${v}" is not an IPv4 address`);
-  return v;
-}
-
-function target(o: Obj, prefix: string, fail: Fail): Target {
-  const v = o.target === undefined ? "local" : str(o, "target", prefix, fail);
-  const t = parseTarget(v);
-  if (!t) return fail(`${prefix}.target`, `"${v}" must be local, netns:NAME or ssh:root@host`);
-  return t;
-}
-
-function stateDir(o: Obj, prefix: string, fail: Fail): string {
-  return o["state-dir"] === undefined ? DEFAULT_STATE_DIR : str(o, "state-dir", prefix, fail, PATH);
-}
-
-function asNumber(o: Obj, prefix: string, fail: Fail): number {
-  const v = o.as ?? DEFAULT_AS;
-  if (typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > 4294967295)
-    return fail(`${prefix}.as`, `"${String(v)}" must be an AS number from 1 to 4294967295`);
-  return v;
 }
