@@ -1,4 +1,4 @@
-import { Command, CommanderError } from "commander";
+import { CommanderError } from "@commander-js/extra-typings";
 import { AppError, errorMessage } from "../lib/errors.js";
 import { registerHostApply } from "./commands/host-apply.js";
 import { registerImage } from "./commands/image.js";
@@ -12,38 +12,26 @@ import { registerVmAccess } from "./commands/vm-access.js";
 import { registerVmCreate } from "./commands/vm-create.js";
 import { registerVmList } from "./commands/vm-list.js";
 import { registerVmPower } from "./commands/vm-power.js";
-import type { CliDeps, GlobalOptions } from "./context.js";
+import type { CliDeps } from "./context.js";
+import { type Program, rootCommand } from "./program.js";
 
 export type { CliDeps } from "./context.js";
 
-function buildProgram(deps: CliDeps): Command {
-  const program = new Command("vmctl")
-    .description("VMs and their networks on standalone libvirt hosts")
-    .option("--cluster <path>", "cluster description", deps.clusterPath)
-    .option("--state-dir <dir>", "where the network store lives", deps.stateDir)
-    .option("--dry-run", "print the commands that would change machines, change nothing")
-    .option("--json", "machine-readable output")
-    .option("--verbose", "show error details")
-    // Subcommands inherit this (commander copies it to each command made after it).
-    .exitOverride()
-    .configureOutput({
-      writeOut: (s) => deps.stdout(s.trimEnd()),
-      writeErr: (s) => deps.stderr(s.trimEnd()),
-    });
-  const globals = () => program.opts<GlobalOptions>();
+function buildProgram(deps: CliDeps): Program {
+  const program = rootCommand(deps);
   const net = program.command("net").description("virtual networks");
-  registerNetCreate(net, deps, globals);
-  registerNetList(net, deps, globals);
-  registerNetShow(net, deps, globals);
-  registerNetDelete(net, deps, globals);
-  registerHostApply(program.command("host").description("hosts"), deps, globals);
-  registerRouterApply(program.command("router").description("the router"), deps, globals);
-  registerPort(program, deps, globals);
-  registerImage(program, deps, globals);
-  registerVmCreate(program, deps, globals);
-  registerVmList(program, deps, globals);
-  registerVmPower(program, deps, globals);
-  registerVmAccess(program, deps, globals);
+  registerNetCreate(net, deps);
+  registerNetList(net, deps);
+  registerNetShow(net, deps);
+  registerNetDelete(net, deps);
+  registerHostApply(program.command("host").description("hosts"), deps);
+  registerRouterApply(program.command("router").description("the router"), deps);
+  registerPort(program, deps);
+  registerImage(program, deps);
+  registerVmCreate(program, deps);
+  registerVmList(program, deps);
+  registerVmPower(program, deps);
+  registerVmAccess(program, deps);
   return program;
 }
 
@@ -59,7 +47,7 @@ export async function run(argv: string[], deps: CliDeps): Promise<number> {
       return err.exitCode === 0 ? 0 : 2;
     }
     deps.stderr(`vmctl: ${errorMessage(err)}`);
-    if (program.opts<GlobalOptions>().verbose) {
+    if (program.opts().verbose) {
       if (err instanceof AppError && err.detail) deps.stderr(err.detail.trimEnd());
       else if (!(err instanceof AppError) && err instanceof Error && err.stack)
         deps.stderr(err.stack);

@@ -4,6 +4,7 @@ import { DryRunRunner, type Runner } from "../lib/exec/runner.js";
 import { type Cluster, parseCluster } from "./net/cluster.js";
 import type { FabricContext } from "./net/fabric.js";
 import { NetworkStore } from "./net/network-store.js";
+import type { GlobalOptions } from "./program.js";
 
 /** What the composition root hands the CLI: I/O sinks, defaults and adapters. */
 export interface CliDeps {
@@ -23,13 +24,7 @@ export interface CliDeps {
   statusLine?(text: string): void;
 }
 
-export interface GlobalOptions {
-  cluster: string;
-  stateDir: string;
-  dryRun?: boolean;
-  verbose?: boolean;
-  json?: boolean;
-}
+export type { GlobalOptions } from "./program.js";
 
 export function openStore(opts: GlobalOptions): NetworkStore {
   return new NetworkStore(opts.stateDir);

@@ -251,7 +251,6 @@ describe("vmctl create", () => {
     [["--memory", "lots"], "vmctl: --memory lots: a size of at least 128M, e.g. 1G"],
     [["--disk", "1G"], "vmctl: --disk 1G: smaller than the image (2147483648 bytes)"],
     [["--cpus", "0"], "vmctl: --cpus 0: a whole number from 1 to 64"],
-    [["--identity", "azure"], "vmctl: --identity azure: ec2, aws or plain"],
     [["--host", "host9"], "vmctl: no host named host9 in the cluster file (hosts: host1)"],
     [["--ssh-key", "/no/such.pub"], "vmctl: --ssh-key /no/such.pub: cannot read (ENOENT)"],
   ])("refuses %j with one line and changes nothing", async (extra, message) => {
@@ -261,6 +260,17 @@ describe("vmctl create", () => {
     const args = ["create", "web1", "--net", "net1", "--image", "deb", "--no-wait", flag, value];
     expect(await t.vmctl(...args)).toBe(1);
     expect(t.err).toEqual([message]);
+    expect(t.log).toEqual([]);
+  });
+
+  it("refuses an --identity outside its choices as a usage error, changing nothing", async () => {
+    const t = setup();
+    await withNetwork(t);
+    const args = ["create", "web1", "--net", "net1", "--image", "deb", "--identity", "azure"];
+    expect(await t.vmctl(...args)).toBe(2);
+    expect(t.err).toEqual([
+      "error: option '--identity <mode>' argument 'azure' is invalid. Allowed choices are ec2, aws, plain.",
+    ]);
     expect(t.log).toEqual([]);
   });
 

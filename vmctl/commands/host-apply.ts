@@ -1,8 +1,8 @@
-import type { Command } from "commander";
 import { LOCAL } from "../../lib/exec/command.js";
-import { type CliDeps, fabricContext, type GlobalOptions } from "../context.js";
+import { type CliDeps, fabricContext } from "../context.js";
 import { converge, type MachinePlan } from "../net/converge.js";
 import { findHost } from "../net/fabric.js";
+import type { Parent } from "../program.js";
 import { describeFindings, reconcileDhcp } from "../vm/dhcp-reconcile.js";
 
 export function summarize(deps: CliDeps, plans: MachinePlan[], dryRun: boolean): void {
@@ -13,19 +13,15 @@ export function summarize(deps: CliDeps, plans: MachinePlan[], dryRun: boolean):
   }
 }
 
-export function registerHostApply(
-  host: Command,
-  deps: CliDeps,
-  globals: () => GlobalOptions,
-): void {
+export function registerHostApply(host: Parent, deps: CliDeps): void {
   host
     .command("apply")
     .description(
       "bring one host (or all) to the state the network store describes; DHCP reservations and leases to the VMs that exist there",
     )
     .argument("[host]", "host name from the cluster file (default: all hosts)")
-    .action(async (name: string | undefined) => {
-      const g = globals();
+    .action(async (name, _o, self) => {
+      const g = self.optsWithGlobals();
       const ctx = fabricContext(deps, g);
       const hosts = name ? [name] : ctx.cluster.hosts.map((h) => h.name);
       const dryRun = g.dryRun === true;

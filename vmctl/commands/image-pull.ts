@@ -1,7 +1,7 @@
-import type { Command } from "commander";
 import { AppError } from "../../lib/errors.js";
 import { type Command as Cmd, LOCAL } from "../../lib/exec/command.js";
-import type { CliDeps, GlobalOptions } from "../context.js";
+import type { CliDeps } from "../context.js";
+import type { Parent } from "../program.js";
 import { KNOWN_IMAGES } from "../vm/catalogue.js";
 import { expectedFromFlag } from "../vm/checksums.js";
 import { planPull, pullImage, type Verify } from "../vm/pull.js";
@@ -9,14 +9,7 @@ import { reportImported } from "./image-report.js";
 import { downloadProgress } from "./progress.js";
 import { imageStore } from "./vm-deps.js";
 
-interface PullOptions {
-  sha256?: string;
-  sha512?: string;
-  checksums?: string;
-  user?: string;
-}
-
-export function registerImagePull(image: Command, deps: CliDeps, globals: () => GlobalOptions) {
+export function registerImagePull(image: Parent, deps: CliDeps) {
   image
     .command("pull")
     .description(
@@ -28,8 +21,8 @@ export function registerImagePull(image: Command, deps: CliDeps, globals: () => 
     .option("--sha512 <hex>", "the file's SHA-512")
     .option("--checksums <url>", "a SHA256SUMS/SHA512SUMS file listing the file by name")
     .option("--user <name>", "the login user cloud-init creates in this image")
-    .action(async (name: string, url: string | undefined, o: PullOptions) => {
-      const g = globals();
+    .action(async (name, url, o, self) => {
+      const g = self.optsWithGlobals();
       const known = KNOWN_IMAGES[name];
       if (!url && !known) {
         throw new AppError(

@@ -1,23 +1,16 @@
-import type { Command } from "commander";
 import { AppError } from "../../lib/errors.js";
 import { type Command as Cmd, LOCAL } from "../../lib/exec/command.js";
-import type { CliDeps, GlobalOptions } from "../context.js";
+import type { CliDeps } from "../context.js";
+import type { Parent } from "../program.js";
 import { listVms } from "../vm/vms.js";
 import { registerImagePull } from "./image-pull.js";
 import { gib, reportImported, shortDigest } from "./image-report.js";
 import { age, table } from "./table.js";
 import { imageStore, vmContext } from "./vm-deps.js";
 
-interface ImportOptions {
-  kernel?: string;
-  initrd?: string;
-  cmdline?: string;
-  user?: string;
-}
-
-export function registerImage(program: Command, deps: CliDeps, globals: () => GlobalOptions): void {
+export function registerImage(program: Parent, deps: CliDeps): void {
   const image = program.command("image").description("the cache of base images");
-  registerImagePull(image, deps, globals);
+  registerImagePull(image, deps);
   image
     .command("import")
     .description("copy a cloud image (qcow2/raw, no backing file) into the cache, read-only")
@@ -30,8 +23,8 @@ export function registerImage(program: Command, deps: CliDeps, globals: () => Gl
       "--user <name>",
       "the login user cloud-init creates in this image (e.g. debian, ubuntu)",
     )
-    .action(async (name: string, file: string, o: ImportOptions) => {
-      const g = globals();
+    .action(async (name, file, o, self) => {
+      const g = self.optsWithGlobals();
       // Progress bar only on a terminal (style rule 11).
       const visible =
         deps.isTty && deps.interactive
@@ -43,8 +36,8 @@ export function registerImage(program: Command, deps: CliDeps, globals: () => Gl
   image
     .command("list")
     .description("list cached images")
-    .action(() => {
-      const g = globals();
+    .action((_o, self) => {
+      const g = self.optsWithGlobals();
       const images = imageStore(deps, g).list();
       if (g.json) return deps.stdout(JSON.stringify(images));
       const rows = [
@@ -70,8 +63,8 @@ export function registerImage(program: Command, deps: CliDeps, globals: () => Gl
     .command("delete")
     .description("remove an image from the cache (refused while VMs use it)")
     .argument("<name>")
-    .action(async (name: string) => {
-      const g = globals();
+    .action(async (name, _o, self) => {
+      const g = self.optsWithGlobals();
       const store = imageStore(deps, g);
       if (!store.get(name))
         throw new AppError("NOT_FOUND", `no image ${name} (see: vmctl image list)`);

@@ -1,8 +1,8 @@
-import type { Command } from "commander";
-import { type CliDeps, type GlobalOptions, openStore } from "../context.js";
+import { type CliDeps, openStore } from "../context.js";
 import { defineNetwork } from "../net/network.js";
+import type { Parent } from "../program.js";
 
-export function registerNetCreate(net: Command, deps: CliDeps, globals: () => GlobalOptions): void {
+export function registerNetCreate(net: Parent, deps: CliDeps): void {
   net
     .command("create")
     .description("add a network to the store (then run host apply and router apply)")
@@ -10,8 +10,8 @@ export function registerNetCreate(net: Command, deps: CliDeps, globals: () => Gl
     .requiredOption("--subnet <cidr>", "VM subnet, e.g. 10.10.10.0/24")
     .option("--gateway <ip>", "gateway VMs use (default: first address)")
     .option("--bridge-ip <ip>", "address of the bridge on every host (default: second address)")
-    .action(async (name: string, o: { subnet: string; gateway?: string; bridgeIp?: string }) => {
-      const g = globals();
+    .action(async (name, o, self) => {
+      const g = self.optsWithGlobals();
       const created = await openStore(g).update(async (data) => {
         const n = defineNetwork(data, {
           name,

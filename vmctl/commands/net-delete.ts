@@ -1,16 +1,16 @@
-import type { Command } from "commander";
 import { AppError } from "../../lib/errors.js";
-import { type CliDeps, type GlobalOptions, openStore } from "../context.js";
+import { type CliDeps, openStore } from "../context.js";
 import { findNetwork } from "../net/network.js";
+import type { Parent } from "../program.js";
 
-export function registerNetDelete(net: Command, deps: CliDeps, globals: () => GlobalOptions): void {
+export function registerNetDelete(net: Parent, deps: CliDeps): void {
   net
     .command("delete")
     .description("remove a network from the store (then run host apply and router apply)")
     .argument("<name>", "network name")
     .option("--force", "delete even while VM ports use it (their records are dropped too)")
-    .action(async (name: string, o: { force?: boolean }) => {
-      const g = globals();
+    .action(async (name, o, self) => {
+      const g = self.optsWithGlobals();
       const dropped = await openStore(g).update(async (data) => {
         findNetwork(data, name);
         const ports = data.ports.filter((p) => p.network === name);

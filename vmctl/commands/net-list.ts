@@ -1,13 +1,13 @@
-import type { Command } from "commander";
-import { type CliDeps, type GlobalOptions, openStore } from "../context.js";
+import { type CliDeps, openStore } from "../context.js";
+import type { Parent } from "../program.js";
 import { table } from "./table.js";
 
-export function registerNetList(net: Command, deps: CliDeps, globals: () => GlobalOptions): void {
+export function registerNetList(net: Parent, deps: CliDeps): void {
   net
     .command("list")
     .description("list networks in the store")
-    .action(() => {
-      const g = globals();
+    .action((_o, self) => {
+      const g = self.optsWithGlobals();
       const data = openStore(g).read();
       if (g.json) {
         deps.stdout(JSON.stringify(data.networks));

@@ -1,18 +1,19 @@
-import type { Command } from "commander";
-import { type CliDeps, fabricContext, type GlobalOptions } from "../context.js";
+import { type CliDeps, fabricContext } from "../context.js";
 import { planMachines } from "../net/converge.js";
 import { findNetwork } from "../net/network.js";
+import type { Parent } from "../program.js";
 
-export function registerNetShow(net: Command, deps: CliDeps, globals: () => GlobalOptions): void {
+export function registerNetShow(net: Parent, deps: CliDeps): void {
   net
     .command("show")
     .description(
       "each entry the network needs on every host and the router, and whether it is in place",
     )
     .argument("<name>", "network name")
-    .action(async (name: string) => {
-      const g = globals();
-      const ctx = fabricContext(deps, { ...g, dryRun: false });
+    .action(async (name, _o, self) => {
+      // Only reads: --dry-run changes nothing here.
+      const { dryRun: _, ...g } = self.optsWithGlobals();
+      const ctx = fabricContext(deps, g);
       const data = ctx.store.read();
       const n = findNetwork(data, name);
       const plans = await planMachines(ctx, data, {

@@ -1,18 +1,14 @@
-import type { Command } from "commander";
-import { type CliDeps, fabricContext, type GlobalOptions } from "../context.js";
+import { type CliDeps, fabricContext } from "../context.js";
 import { converge } from "../net/converge.js";
+import type { Parent } from "../program.js";
 import { summarize } from "./host-apply.js";
 
-export function registerRouterApply(
-  router: Command,
-  deps: CliDeps,
-  globals: () => GlobalOptions,
-): void {
+export function registerRouterApply(router: Parent, deps: CliDeps): void {
   router
     .command("apply")
     .description("bring the router to the state the network store describes")
-    .action(async () => {
-      const g = globals();
+    .action(async (_o, self) => {
+      const g = self.optsWithGlobals();
       const ctx = fabricContext(deps, g);
       summarize(deps, await converge(ctx, { hosts: [], router: true }), g.dryRun === true);
     });

@@ -1,23 +1,19 @@
-import type { Command } from "commander";
 import { AppError } from "../../lib/errors.js";
 import { cmd } from "../../lib/exec/command.js";
-import type { CliDeps, GlobalOptions } from "../context.js";
+import type { CliDeps } from "../context.js";
+import type { Parent } from "../program.js";
 import { readHostFile } from "../vm/host-files.js";
 import { knownHostsPath } from "../vm/known-hosts.js";
 import { findVm, virsh } from "../vm/vms.js";
 import { vmContext } from "./vm-deps.js";
 
-export function registerVmAccess(
-  program: Command,
-  deps: CliDeps,
-  globals: () => GlobalOptions,
-): void {
+export function registerVmAccess(program: Parent, deps: CliDeps): void {
   program
     .command("console")
     .description("attach to a VM's serial console (Ctrl+] leaves)")
     .argument("<name>")
-    .action(async (name: string) => {
-      const ctx = vmContext(deps, globals());
+    .action(async (name, _o, self) => {
+      const ctx = vmContext(deps, self.optsWithGlobals());
       const vm = await findVm(ctx.fabric.cluster, ctx.virsh, name);
       if (!deps.interactive) throw new AppError("NO_TTY", "console needs a terminal");
       const code = await deps.interactive({ kind: "local" }, virsh(vm.host, ["console", name]));
@@ -31,8 +27,8 @@ export function registerVmAccess(
     .argument("[command...]", "command to run (after --)")
     .option("-l, --user <user>", "login user (default: the VM's image user)")
     .option("-i, --identity <file>", "private key file")
-    .action(async (name: string, command: string[], o: { user?: string; identity?: string }) => {
-      const ctx = vmContext(deps, globals());
+    .action(async (name, command, o, self) => {
+      const ctx = vmContext(deps, self.optsWithGlobals());
       const vm = await findVm(ctx.fabric.cluster, ctx.virsh, name);
       const ip = vm.instance.addresses[0];
       const known = knownHostsPath(vm.host, name);

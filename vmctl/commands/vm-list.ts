@@ -1,5 +1,5 @@
-import type { Command } from "commander";
-import type { CliDeps, GlobalOptions } from "../context.js";
+import type { CliDeps } from "../context.js";
+import type { Parent } from "../program.js";
 import { findVm, listVms, type Vm, vmPaths } from "../vm/vms.js";
 import { age, table } from "./table.js";
 import { vmContext } from "./vm-deps.js";
@@ -20,16 +20,12 @@ function summary(vm: Vm) {
   };
 }
 
-export function registerVmList(
-  program: Command,
-  deps: CliDeps,
-  globals: () => GlobalOptions,
-): void {
+export function registerVmList(program: Parent, deps: CliDeps): void {
   program
     .command("list")
     .description("list VMs on every host")
-    .action(async () => {
-      const g = globals();
+    .action(async (_o, self) => {
+      const g = self.optsWithGlobals();
       const ctx = vmContext(deps, g);
       const vms = (await listVms(ctx.fabric.cluster, ctx.virsh, deps.stderr)).map(summary);
       if (g.json) return deps.stdout(JSON.stringify(vms));
@@ -43,8 +39,8 @@ export function registerVmList(
     .command("show")
     .description("everything about one VM")
     .argument("<name>")
-    .action(async (name: string) => {
-      const g = globals();
+    .action(async (name, _o, self) => {
+      const g = self.optsWithGlobals();
       const ctx = vmContext(deps, g);
       const vm = await findVm(ctx.fabric.cluster, ctx.virsh, name);
       const paths = vmPaths(vm.host, name);
@@ -66,8 +62,8 @@ export function registerVmList(
     .command("ip")
     .description("print a VM's address")
     .argument("<name>")
-    .action(async (name: string) => {
-      const ctx = vmContext(deps, globals());
+    .action(async (name, _o, self) => {
+      const ctx = vmContext(deps, self.optsWithGlobals());
       const vm = await findVm(ctx.fabric.cluster, ctx.virsh, name);
       deps.stdout(vm.instance.addresses[0] ?? "");
     });

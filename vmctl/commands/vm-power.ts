@@ -1,15 +1,11 @@
-import type { Command } from "commander";
-import type { CliDeps, GlobalOptions } from "../context.js";
+import type { CliDeps } from "../context.js";
+import type { Parent } from "../program.js";
 import { deleteVm } from "../vm/delete.js";
 import { startVm } from "../vm/start.js";
 import { findVm, listVms, virsh } from "../vm/vms.js";
 import { vmContext } from "./vm-deps.js";
 
-export function registerVmPower(
-  program: Command,
-  deps: CliDeps,
-  globals: () => GlobalOptions,
-): void {
+export function registerVmPower(program: Parent, deps: CliDeps): void {
   const simple = (
     verb: string,
     description: string,
@@ -20,8 +16,8 @@ export function registerVmPower(
       .description(description)
       .argument("<name>")
       .option("--force", "power off at once instead of asking the guest")
-      .action(async (name: string, o: { force?: boolean }) => {
-        const ctx = vmContext(deps, globals());
+      .action(async (name, o, self) => {
+        const ctx = vmContext(deps, self.optsWithGlobals());
         const vm = await findVm(ctx.fabric.cluster, ctx.virsh, name);
         await ctx.virsh.run(virsh(vm.host, args(name, o.force === true), true));
         deps.stdout(`${name}: ${verb}`);
@@ -30,8 +26,8 @@ export function registerVmPower(
     .command("start")
     .description("start a stopped VM (re-plugging its port if the host lost it)")
     .argument("<name>")
-    .action(async (name: string) => {
-      const ctx = vmContext(deps, globals());
+    .action(async (name, _o, self) => {
+      const ctx = vmContext(deps, self.optsWithGlobals());
       await startVm(await findVm(ctx.fabric.cluster, ctx.virsh, name), ctx);
       deps.stdout(`${name}: start`);
     });
@@ -47,8 +43,8 @@ export function registerVmPower(
     .description("delete VMs and everything made for them (idempotent)")
     .argument("<names...>")
     .option("--keep-disk", "keep the VM's disk overlay")
-    .action(async (names: string[], o: { keepDisk?: boolean }) => {
-      const ctx = vmContext(deps, globals());
+    .action(async (names, o, self) => {
+      const ctx = vmContext(deps, self.optsWithGlobals());
       const vms = await listVms(ctx.fabric.cluster, ctx.virsh, deps.stderr);
       for (const name of names) {
         const vm = vms.find((v) => v.instance.name === name);
