@@ -306,3 +306,31 @@ describe("vmctl create", () => {
     ).toEqual(["10.10.10.3", "10.10.10.4"]);
   });
 });
+
+describe("vmctl start", () => {
+  const UUID = "11111111-2222-3333-4444-555555555555";
+  const TAP = "vm1111122223";
+  const dump = `<domain><name>web1</name><uuid>${UUID}</uuid><devices><interface type='bridge'><mac address='52:54:00:55:55:55'/></interface></devices><metadata><vmctl:instance xmlns:vmctl="urn:vmctl:instance:1"><vmctl:network>net1</vmctl:network><vmctl:ip>10.10.10.7</vmctl:ip></vmctl:instance></metadata></domain>`;
+
+  it("re-plugs a lost tap as create plugs it: old port out, tap, port in, then start", async () => {
+    const tapGone = (c: Command) => c.file === "ip" && c.args[0] === "link" && c.args[1] === "show";
+    const t = setup(tapGone, " -    web1   shut off\n", dump);
+    await withNetwork(t);
+    const attach = ["port", "attach", "net1", "--host", "host1", "--ip", "10.10.10.7"];
+    expect(await t.vmctl(...attach, "--dev", TAP, "--mac", "52:54:00:55:55:55")).toBe(0);
+    t.log.length = 0;
+    expect(await t.vmctl("start", "web1")).toBe(0);
+    const at = (re: RegExp) => t.log.findIndex((l) => re.test(l));
+    const detach = at(/netns:rt: ip route del 10\.10\.10\.7 /);
+    const tap = at(new RegExp(`netns:h1: ip tuntap add dev ${TAP} mode tap$`));
+    const attachAgain = at(/netns:rt: ip route replace 10\.10\.10\.7 /);
+    const start = at(/virsh .*start web1$/);
+    expect(detach).toBeGreaterThanOrEqual(0);
+    expect(tap).toBeGreaterThan(detach);
+    expect(attachAgain).toBeGreaterThan(tap);
+    expect(start).toBeGreaterThan(attachAgain);
+    expect(t.ports()).toEqual([
+      { network: "net1", host: "host1", ip: "10.10.10.7", dev: TAP, mac: "52:54:00:55:55:55" },
+    ]);
+  });
+});
