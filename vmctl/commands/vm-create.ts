@@ -20,7 +20,11 @@ export function registerVmCreate(program: Parent, deps: CliDeps): void {
     .requiredOption("--image <image>", "image name (vmctl image list) or path to a qcow2/raw file")
     .option("--host <host>", "host to run on (default: the first in the cluster file)")
     .option("--cpus <n>", "virtual CPUs", wholeNumber("--cpus", 1, 64), 1)
-    .option("--memory <size>", "memory, e.g. 1G or 512M", memory, memory("1G"))
+    .addOption(
+      new Option("--memory <size>", "memory, e.g. 1G or 512M")
+        .argParser(memory)
+        .default(memory("1G"), "1G"),
+    )
     .option("--disk <size>", "grow the disk to this size, e.g. 20G", size("--disk"))
     .option("--ssh-key <file>", "public key file for the login user (repeatable)", collect, [])
     .option("--password-file <file>", "file holding the login user's password")
