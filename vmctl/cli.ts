@@ -8,6 +8,7 @@ import { registerNetList } from "./commands/net-list.js";
 import { registerNetShow } from "./commands/net-show.js";
 import { registerPort } from "./commands/port.js";
 import { registerRouterApply } from "./commands/router-apply.js";
+import { registerRoutes } from "./commands/routes.js";
 import { registerVmAccess } from "./commands/vm-access.js";
 import { registerVmCreate } from "./commands/vm-create.js";
 import { registerVmList } from "./commands/vm-list.js";
@@ -27,6 +28,7 @@ function buildProgram(deps: CliDeps): Program {
   registerHostApply(program.command("host").description("hosts"), deps);
   registerRouterApply(program.command("router").description("the router"), deps);
   registerPort(program, deps);
+  registerRoutes(program, deps);
   registerImage(program, deps);
   registerVmCreate(program, deps);
   registerVmList(program, deps);

@@ -147,6 +147,24 @@ describe("vmctl fabric with routing: bgp (BIRD) in network namespaces", () => {
     expect(ping(lab.hosts.host1, "10.10.10.11").out).toContain("ttl=64");
   });
 
+  it("vmctl routes shows the sessions and the router's VM routes, and flags a lost one", async () => {
+    const out = await ok(["routes"]);
+    expect(out).toContain("router: BGP host1 (198.18.0.11) Established\n");
+    expect(out).toContain("host2: BGP router (198.18.0.1) Established\n");
+    expect(out).toContain("router: 3 of 3 VM routes\n");
+    // host2 loses the VM's /32 (drift): its BIRD withdraws it.
+    ip(lab.hosts.host2, "route", "del", "10.10.10.21", "table", "101");
+    await routerRoute("10.10.10.21 via", false);
+    const r = await vmctl(lab, ["routes"]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain("router: no route to 10.10.10.21 via host2 (network net1)\n");
+    expect(r.stderr).toBe("vmctl: 1 problem(s), listed above\n");
+    // host apply repairs the drift; the route comes back by BGP.
+    await ok(["host", "apply", "host2"]);
+    await routerRoute("10.10.10.21 via 198.18.0.12 dev eth0 proto bird");
+    expect((await vmctl(lab, ["routes"])).code).toBe(0);
+  });
+
   it("the router ignores a default route, other ranges and non-/32s a host announces", async () => {
     // host2's BIRD turned rogue: it exports everything, including static routes it made up.
     const rogue = join(lab.dir, "rogue.conf");

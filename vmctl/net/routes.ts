@@ -1,0 +1,93 @@
+import type { Cluster } from "./cluster.js";
+import type { RouteState } from "./machine-state.js";
+import type { Port } from "./model.js";
+import { PROTO } from "./names.js";
+
+/** Route protocol of what BIRD installs in the kernel ("bird" in iproute2's rt_protos). */
+export const RTPROT_BIRD = 12;
+
+export interface BirdProtocol {
+  name: string;
+  proto: string;
+  state: string;
+  /** e.g. "Established", "Active        Socket: Connection refused" */
+  info: string;
+}
+
+/** `birdc show protocols`: a header line, then one line per protocol (Info may hold spaces). */
+export function parseBirdProtocols(text: string): BirdProtocol[] {
+  const out: BirdProtocol[] = [];
+  for (const line of text.split("\n")) {
+    const m = /^(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s*(.*)$/.exec(line);
+    if (!m || m[1] === "Name" || m[1] === "BIRD") continue;
+    out.push({ name: m[1] ?? "", proto: m[2] ?? "", state: m[4] ?? "", info: (m[6] ?? "").trim() });
+  }
+  return out;
+}
+
+/** What `vmctl routes` observed on one machine. */
+export interface Observed {
+  machine: string;
+  /** `birdc show protocols` (routing: bgp); undefined when BIRD does not answer. */
+  protocols?: BirdProtocol[] | undefined;
+  /** The router's main-table routes (`ip -N -json route show`). */
+  routes?: RouteState[];
+}
+
+export interface RoutesReport {
+  lines: string[];
+  /** Sessions not established and VM routes missing on the router: each one line. */
+  problems: string[];
+}
+
+function sessions(cluster: Cluster, o: Observed): { lines: string[]; problems: string[] } {
+  const isRouter = o.machine === cluster.router.name;
+  if (o.protocols === undefined) {
+    const fix = isRouter ? "vmctl router apply" : `vmctl host apply ${o.machine}`;
+    return { lines: [], problems: [`${o.machine}: BIRD does not answer (run: ${fix})`] };
+  }
+  const peers = isRouter
+    ? cluster.hosts.map((h) => ({ name: h.name, address: h.address, kind: "host" }))
+    : [{ name: cluster.router.name, address: cluster.router.address, kind: "router" }];
+  const lines: string[] = [];
+  const problems: string[] = [];
+  for (const p of peers) {
+    const proto = `${p.kind}_${p.address.replaceAll(".", "_")}`;
+    const s = o.protocols.find((x) => x.name === proto);
+    const state = s?.info.split(/\s{2,}/)[0] || s?.state || "missing";
+    lines.push(`${o.machine}: BGP ${p.name} (${p.address}) ${state}`);
+    if (state !== "Established")
+      problems.push(`${o.machine}: BGP session with ${p.name} is ${state}`);
+  }
+  return { lines, problems };
+}
+
+/**
+ * Per machine: BGP session states (routing: bgp) and, on the router, which VM /32s it holds
+ * (from BIRD with bgp, vmctl's own with static) against the ports in the store.
+ */
+export function routesReport(cluster: Cluster, ports: Port[], observed: Observed[]): RoutesReport {
+  const bgp = cluster.routing === "bgp";
+  const lines: string[] = [];
+  const problems: string[] = [];
+  for (const o of observed) {
+    if (bgp) {
+      const s = sessions(cluster, o);
+      lines.push(...s.lines);
+      problems.push(...s.problems);
+    }
+    if (o.routes === undefined) continue;
+    const proto = bgp ? RTPROT_BIRD : PROTO;
+    const held = new Map(
+      o.routes
+        .filter((r) => r.table === 254 && r.proto === proto && r.dst.endsWith("/32"))
+        .map((r) => [r.dst.slice(0, -3), r.gateway]),
+    );
+    const via = (p: Port) => cluster.hosts.find((h) => h.name === p.host)?.address;
+    const missing = ports.filter((p) => held.get(p.ip) !== via(p));
+    lines.push(`${o.machine}: ${ports.length - missing.length} of ${ports.length} VM routes`);
+    for (const p of missing)
+      problems.push(`${o.machine}: no route to ${p.ip} via ${p.host} (network ${p.network})`);
+  }
+  return { lines, problems };
+}
