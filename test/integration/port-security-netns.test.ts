@@ -300,11 +300,13 @@ describe("port security against a VM attacking its neighbours", () => {
         "",
       ].join("\n"),
     );
-    expect(await ok(["host", "apply", "host1"])).toBe("host1: 2 command(s) applied\n");
+    expect(await ok(["host", "apply", "host1"])).toMatch(/\nhost1: 2 command\(s\) applied\n$/);
     // A damaged rule set is replaced whole, in one transaction, elements included.
     inNs(H1, "nft", ["flush", "chain", "bridge", "vmctl_portsec", "arp_check"]);
     expect(await ok(["net", "show", "net1"])).toContain("[ ] nft table bridge vmctl_portsec");
-    expect(await ok(["host", "apply", "host1"])).toBe("host1: 1 command(s) applied\n");
+    expect(await ok(["host", "apply", "host1"])).toBe(
+      "host1: nft -f -\nhost1: 1 command(s) applied\n",
+    );
     expect(await ok(["host", "apply"])).toBe("host1: up to date\nhost2: up to date\n");
     expect(await ok(["net", "show", "net1"])).not.toContain("[ ]");
     expect(ping(ns.neighbour ?? "", VM.victim.ip).ok).toBe(true);
