@@ -1,6 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import { type Context, Hono } from "hono";
 import type { Instance } from "../lib/instance.js";
+import { declaredTooLarge, MAX_BODY, readBounded } from "./body.js";
 import type { BootRecordStore } from "./boot-record-store.js";
 import type { ServeContext } from "./context.js";
 import type { Inventory } from "./inventory/inventory.js";
@@ -57,6 +58,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
     // Hono's path keeps `//` runs as sent (new URL() would too, at several times the cost).
     const raw = c.req.path;
     if (raw.length > MAX_PATH) return c.text("Request-URI Too Long", 414);
+    if (declaredTooLarge(header(c, "content-length"), MAX_BODY)) return tooLarge(c);
     const inst = deps.inventory.lookup(client);
     if (!inst) {
       if (!warned.has(client)) {
@@ -72,28 +74,30 @@ export function createApp(deps: AppDeps): Hono<Env> {
 
     // `//latest//meta-data` is `/latest/meta-data` (the AWS SDK asks for `//latest/...`).
     const segments = raw.split("/").filter((s) => s !== "");
-    const trailingSlash = raw.endsWith("/") && segments.length > 0;
     const [version, ...rest] = segments;
 
     if (version === "latest" && rest.join("/") === "api/token") {
       if (c.req.method !== "PUT") return c.text("Method Not Allowed", 405, { Allow: "PUT" });
       return putToken(c, deps, inst);
     }
+    const denied = checkToken(c, deps, ctx, inst);
     if (version === "latest" && rest.join("/") === "phone-home") {
       if (c.req.method !== "POST") return c.text("Method Not Allowed", 405, { Allow: "POST" });
-      return phoneHome(c, deps, inst);
+      // A guest's own cloud-init never posts through a proxy: a proxied POST is a web app on the
+      // guest tricked into it (SSRF), which must not mark the boot finished or pin host keys.
+      if (header(c, "x-forwarded-for") !== undefined) return c.text("Forbidden", 403);
+      return denied ?? phoneHome(c, deps, inst);
     }
     if (c.req.method !== "GET" && c.req.method !== "HEAD") {
       return c.text("Method Not Allowed", 405, { Allow: "GET, HEAD" });
     }
-    const denied = checkToken(c, deps, ctx, inst);
     if (denied) return denied;
 
     if (version === undefined) return c.text(VERSIONS.join("\n"));
     if (!VERSION_SET.has(version)) return notFound(c);
     const [top, ...below] = rest;
     if (top === "user-data") {
-      if (below.length || trailingSlash) return notFound(c);
+      if (below.length) return notFound(c);
       const ud = await userDataFor(inst, ctx.config, ctx.defaultPasswordHash, deps.readOptional);
       return ud === undefined ? notFound(c) : c.text(ud);
     }
@@ -102,7 +106,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
       const ud = await userDataFor(inst, ctx.config, ctx.defaultPasswordHash, deps.readOptional);
       return c.text(ud === undefined ? listingOf(tree) : `${listingOf(tree)}\nuser-data`);
     }
-    const body = resolve(tree, rest, trailingSlash);
+    const body = resolve(tree, rest);
     return body === undefined ? notFound(c) : c.text(body);
   }
 
@@ -124,12 +128,15 @@ function notFound(c: Context) {
   return c.text("Not Found", 404);
 }
 
-const MAX_PHONE_HOME = 64 * 1024;
+/** `Connection: close`: the server then drops the connection instead of reading the rest. */
+function tooLarge(c: Context) {
+  return c.text(`Payload Too Large (at most ${MAX_BODY} bytes)`, 413, { Connection: "close" });
+}
 
 async function phoneHome(c: Context, deps: AppDeps, inst: Instance) {
-  const body = await c.req.text();
-  if (body.length > MAX_PHONE_HOME) return c.text("Payload Too Large", 413);
-  const form = new URLSearchParams(body);
+  const body = await readBounded(c.req.raw.body, MAX_BODY);
+  if (body === "too large") return tooLarge(c);
+  const form = new URLSearchParams(body.toString("utf8"));
   const claimed = form.get("instance_id");
   // A guest may only report for itself.
   if (claimed !== null && claimed !== inst.instanceId) return c.text("Forbidden", 403);

@@ -22,21 +22,19 @@ export function dir(entries: Record<string, Tree | undefined>, listing?: string)
 }
 
 /**
- * Directories answer with and without the trailing slash; leaves only without it.
- * Leaves are never newline-terminated: cloud-init would split a value ending in "\n" into a list.
+ * Directories and leaves answer with and without the trailing slash: AWS's own tools ask for
+ * `placement/availability-zone/` (botocore's region lookup) and `instance-identity//document/`
+ * (boto), and AWS answers both. Leaves are never newline-terminated: cloud-init would split a
+ * value ending in "\n" into a list.
  */
-export function resolve(
-  tree: Tree,
-  segments: string[],
-  trailingSlash: boolean,
-): string | undefined {
+export function resolve(tree: Tree, segments: string[]): string | undefined {
   let node: Tree | undefined = tree;
   for (const seg of segments) {
     if (node.kind !== "dir") return undefined;
     node = node.entries.get(seg);
     if (!node) return undefined;
   }
-  if (node.kind === "leaf") return trailingSlash ? undefined : node.value;
+  if (node.kind === "leaf") return node.value;
   return listingOf(node);
 }
 

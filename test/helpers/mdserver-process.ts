@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 
 export const MDSERVER_BIN = resolve(import.meta.dirname, "../../dist/mdserver/main.js");
@@ -57,6 +58,12 @@ export class MdserverProcess {
 
   requests(): LogLine[] {
     return this.lines.filter((l) => l.msg === "request");
+  }
+
+  /** The server's resident memory in KiB (`ip netns exec` execs node, so the PID is node's). */
+  rssKiB(): number {
+    const status = readFileSync(`/proc/${this.child?.pid}/status`, "utf8");
+    return Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1]);
   }
 
   signal(sig: NodeJS.Signals): void {

@@ -145,6 +145,21 @@ describe("a running mdserver", () => {
     expect(await get("/latest/meta-data/placement/region")).toEqual([200, "eu-lab-1"]);
   });
 
+  it("cuts a 256 MiB POST off with 413 long before it is sent, without taking it in", async () => {
+    const total = 256 * 1024 * 1024;
+    for (const how of ["-H 'Transfer-Encoding: chunked'", `-H 'Content-Length: ${total}'`]) {
+      const out = await inNsAsync(vm, "sh", [
+        "-c",
+        `head -c ${total} /dev/zero | curl -s -m 30 -o /dev/null -w '%{http_code} %{size_upload}' ${how} --data-binary @- http://169.254.169.254/latest/phone-home; true`,
+      ]);
+      const [code, sent] = out.trim().split(" ");
+      expect(code, how).toBe("413");
+      expect(Number(sent), how).toBeLessThan(total / 4);
+    }
+    expect(server.rssKiB()).toBeLessThan(200 * 1024);
+    expect(await get("/latest/meta-data/local-hostname")).toEqual([200, "second"]);
+  });
+
   it("answers odd requests with 4xx and stays up", async () => {
     expect(
       (await get("/latest/api/token", ["X-aws-ec2-metadata-token-ttl-seconds: 99999"], "PUT"))[0],

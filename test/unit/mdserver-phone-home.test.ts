@@ -70,6 +70,44 @@ describe("phone_home and boot progress", () => {
     expect((await state.read(instance().uuid))?.phoneHome).toBeUndefined();
   });
 
+  it("answers a body over 64 KiB with 413 and records nothing", async () => {
+    const { req, state } = setup();
+    const r = await req("/latest/phone-home", form({ hostname: "x".repeat(70_000) }));
+    expect(r.status).toBe(413);
+    expect(r.headers.get("connection")).toBe("close");
+    expect((await state.read(instance().uuid))?.phoneHome).toBeUndefined();
+  });
+
+  it("refuses a proxied report (X-Forwarded-For) with 403 and records nothing", async () => {
+    const { req, state } = setup();
+    const f = form({ hostname: "web1" });
+    const r = await req("/latest/phone-home", {
+      ...f,
+      headers: { ...f.headers, "x-forwarded-for": "192.0.2.1" },
+    });
+    expect(r.status).toBe(403);
+    expect((await state.read(instance().uuid))?.phoneHome).toBeUndefined();
+  });
+
+  it("needs a token under imdsv2 = required, like every GET", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "md-state-"));
+    dirs.push(dir);
+    const state = new BootRecordStore(dir, silentLogger);
+    const { req } = testApp({ state, conf: "[mdserver]\nimdsv2 = required\n" });
+    const f = form({ hostname: "web1" });
+    expect((await req("/latest/phone-home", f)).status).toBe(401);
+    const bad = { ...f.headers, "x-aws-ec2-metadata-token": "forged" };
+    expect((await req("/latest/phone-home", { ...f, headers: bad })).status).toBe(401);
+    expect((await state.read(instance().uuid))?.phoneHome).toBeUndefined();
+    const token = await req("/latest/api/token", {
+      method: "PUT",
+      headers: { "x-aws-ec2-metadata-token-ttl-seconds": "60" },
+    });
+    const ok = { ...f.headers, "x-aws-ec2-metadata-token": token.body };
+    expect((await req("/latest/phone-home", { ...f, headers: ok })).status).toBe(200);
+    expect((await state.read(instance().uuid))?.phoneHome?.hostname).toBe("web1");
+  });
+
   it("answers GET on phone-home with 405", async () => {
     const { req } = setup();
     expect((await req("/latest/phone-home")).status).toBe(405);

@@ -37,13 +37,25 @@ describe("the EC2 metadata tree", () => {
     }
   });
 
-  it("answers directories with and without the trailing slash, leaves only without", async () => {
+  it("answers directories and leaves with and without the trailing slash", async () => {
     const { req } = testApp();
     const a = await req("/latest/meta-data/placement");
     const b = await req("/latest/meta-data/placement/");
     expect(a).toMatchObject({ status: 200, body: "availability-zone\nregion" });
     expect(b.body).toBe(a.body);
-    expect((await req("/latest/meta-data/instance-id/")).status).toBe(404);
+    expect(await req("/latest/meta-data/instance-id/")).toMatchObject({
+      status: 200,
+      body: "i-3f6c1d2e8a4b4c7d9",
+    });
+    // The paths AWS's own tools hard-code (botocore's region lookup, boto's identity).
+    expect(await req("/latest/meta-data/placement/availability-zone/")).toMatchObject({
+      status: 200,
+      body: "local-1a",
+    });
+    const doc = await req("/latest/dynamic/instance-identity//document/");
+    expect(doc.status).toBe(200);
+    expect(JSON.parse(doc.body)).toMatchObject({ instanceId: "i-3f6c1d2e8a4b4c7d9" });
+    expect((await req("/latest/user-data/")).status).toBe(200);
   });
 
   it("collapses // (the AWS SDK asks for //latest/...)", async () => {
