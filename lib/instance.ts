@@ -22,8 +22,8 @@ export interface Instance {
   /** A crypt(3) hash ($6$...), never a plain password. */
   passwordHash: string | undefined;
   sshPwauth: boolean | undefined;
-  /** Served verbatim as user-data when set (cloud-config, script or multipart). */
-  userData: string | undefined;
+  /** Served byte for byte as user-data when set (cloud-config, script, multipart or gzip). */
+  userData: Buffer | undefined;
   image: string | undefined;
   instanceType: string | undefined;
   /** ISO time of creation, for the identity document's pendingTime. */

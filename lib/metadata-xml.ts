@@ -109,9 +109,10 @@ function yesNo(value: string | undefined): boolean | undefined {
   return ["yes", "true", "1"].includes(value.toLowerCase());
 }
 
-function decodeUserData(node: unknown): string {
+/** Bytes, never text: a gzip'd user-data must reach cloud-init exactly as written. */
+function decodeUserData(node: unknown): Buffer {
   const body = text(node) ?? "";
-  return attr(node, "encoding") === "base64" ? Buffer.from(body, "base64").toString("utf8") : body;
+  return attr(node, "encoding") === "base64" ? Buffer.from(body, "base64") : Buffer.from(body);
 }
 
 /** Escapes text for an element or an attribute, whichever quote the attribute uses. */
@@ -130,7 +131,7 @@ export interface MetadataFields {
   sshKeys: SshKey[];
   passwordHash?: string;
   sshPwauth?: boolean;
-  userData?: string;
+  userData?: string | Uint8Array;
   image?: string;
   instanceType?: string;
   created?: string;

@@ -99,7 +99,13 @@ export function createApp(deps: AppDeps): Hono<Env> {
     if (top === "user-data") {
       if (below.length) return notFound(c);
       const ud = await userDataFor(inst, ctx.config, ctx.defaultPasswordHash, deps.readOptional);
-      return ud === undefined ? notFound(c) : c.text(ud);
+      // Bytes with their own length: a gzip'd file must arrive exactly as written.
+      return ud === undefined
+        ? notFound(c)
+        : c.body(new Uint8Array(ud), 200, {
+            "Content-Type": "application/octet-stream",
+            "Content-Length": String(ud.byteLength),
+          });
     }
     const tree = ctx.treeFor(inst);
     if (top === undefined) {

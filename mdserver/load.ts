@@ -1,9 +1,10 @@
-import { readFile } from "node:fs/promises";
+import { type FileHandle, open, readFile } from "node:fs/promises";
 import { ConfigError } from "../lib/errors.js";
 import type { Instance } from "../lib/instance.js";
 import { type MdserverConfig, parseMdserverConfig } from "./config/mdserver-config.js";
 import { createContext, type ServeContext } from "./context.js";
 import { parseInstancesYaml } from "./inventory/yaml-source.js";
+import { MAX_USER_DATA_FILE } from "./user-data.js";
 
 export interface Loaded {
   context: ServeContext;
@@ -64,12 +65,25 @@ async function readText(path: string, missingOk: boolean): Promise<string | unde
   }
 }
 
-export async function readOptional(path: string): Promise<string | undefined> {
+/** A user-data file's bytes (never decoded: it may be gzip), refused past MAX_USER_DATA_FILE. */
+export async function readOptional(path: string): Promise<Buffer | undefined> {
+  let file: FileHandle;
   try {
-    return await readFile(path, "utf8");
+    file = await open(path, "r");
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "ENOENT" || code === "ENOTDIR") return undefined;
     throw err;
+  }
+  try {
+    const { size } = await file.stat();
+    if (size > MAX_USER_DATA_FILE) {
+      throw new ConfigError(
+        `${path}: ${size} bytes; a user-data file may have at most ${MAX_USER_DATA_FILE}`,
+      );
+    }
+    return await file.readFile();
+  } finally {
+    await file.close();
   }
 }

@@ -1,11 +1,17 @@
 import { join } from "node:path";
 import yaml from "js-yaml";
+import { AppError } from "../lib/errors.js";
 import type { Instance } from "../lib/instance.js";
 import type { MdserverConfig } from "./config/mdserver-config.js";
 import { allKeys, namesFor } from "./ec2-tree.js";
 
-/** Reads a file, or undefined when it does not exist. */
-export type ReadOptional = (path: string) => Promise<string | undefined>;
+/** Reads a file's bytes, or undefined when it does not exist. */
+export type ReadOptional = (path: string) => Promise<Buffer | undefined>;
+
+/** AWS's limit for user-data given with the instance (the record: domain metadata, YAML). */
+export const MAX_RECORD_USER_DATA = 16 * 1024;
+/** The limit for files in userdata-dir (read on every request: keep them small). */
+export const MAX_USER_DATA_FILE = 1024 * 1024;
 
 export const PHONE_HOME_URL = "http://169.254.169.254/latest/phone-home";
 const SAFE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.:-]*$/;
@@ -17,23 +23,32 @@ const SAFE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.:-]*$/;
  *  3. <userdata-dir>/<mac> for each of its MACs (52:54:00:aa:bb:cc, or with dashes)
  *  4. <userdata-dir>/default
  *  5. a #cloud-config made from the instance record, unless generate-user-data = no
- * Files are served verbatim (cloud-config, script or multipart). undefined means 404.
+ * Served byte for byte (cloud-config, script, multipart, gzip: cloud-init unpacks gzip itself).
+ * undefined means 404; a record over 16 KiB is an error (logged, 500) naming the instance.
  */
 export async function userDataFor(
   inst: Instance,
   config: MdserverConfig,
   defaultPasswordHash: string | undefined,
   read: ReadOptional,
-): Promise<string | undefined> {
-  if (inst.userData !== undefined) return inst.userData;
+): Promise<Buffer | undefined> {
+  if (inst.userData !== undefined) {
+    if (inst.userData.length > MAX_RECORD_USER_DATA) {
+      throw new AppError(
+        "USER_DATA_TOO_LARGE",
+        `${inst.source}:${inst.name}: user-data has ${inst.userData.length} bytes, more than ${MAX_RECORD_USER_DATA} (use a file in userdata-dir)`,
+      );
+    }
+    return inst.userData;
+  }
   const names = [inst.name, ...inst.macs.flatMap((m) => [m, m.replaceAll(":", "-")]), "default"];
   for (const name of names) {
     if (!SAFE_NAME.test(name)) continue;
-    const text = await read(join(config.userdataDir, name));
-    if (text !== undefined) return text;
+    const bytes = await read(join(config.userdataDir, name));
+    if (bytes !== undefined) return bytes;
   }
   if (!config.server["generate-user-data"]) return undefined;
-  return cloudConfigFor(inst, config, defaultPasswordHash);
+  return Buffer.from(cloudConfigFor(inst, config, defaultPasswordHash));
 }
 
 export function cloudConfigFor(

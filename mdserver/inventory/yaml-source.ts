@@ -11,6 +11,7 @@ import {
 } from "../../lib/instance.js";
 import { normalizeMac } from "../../lib/net-address.js";
 import { describeIssue, loadYaml } from "../../lib/yaml-file.js";
+import { MAX_RECORD_USER_DATA } from "../user-data.js";
 
 /**
  * A YAML file of instances, for VMs vmctl did not create:
@@ -25,8 +26,8 @@ import { describeIssue, loadYaml } from "../../lib/yaml-file.js";
  *       ssh-keys: {alice: "ssh-ed25519 AAAA..."}   # or a list of keys
  *       password-hash: $6$...       # crypt hash, never a plain password
  *       ssh-pwauth: true
- *       user-data: |                # served verbatim
- *         #cloud-config
+ *       user-data: |                # served byte for byte; at most 16 KiB (AWS's limit);
+ *         #cloud-config             # binary (gzip): user-data: !!binary H4sI...
  *       image, instance-type, network, created
  */
 const text = (what = "text") =>
@@ -74,7 +75,15 @@ const entrySchema = z
         .refine(isCryptHash, { error: "not a crypt hash (make one with: openssl passwd -6)" })
         .optional(),
       "ssh-pwauth": z.boolean({ error: "expected true or false" }).optional(),
-      "user-data": z.string({ error: "expected text" }).optional(),
+      "user-data": z
+        .union([z.string().transform((t) => Buffer.from(t)), z.instanceof(Uint8Array)], {
+          error: "expected text (or !!binary base64)",
+        })
+        .transform((b) => Buffer.from(b))
+        .refine((b) => b.length <= MAX_RECORD_USER_DATA, {
+          error: `more than ${MAX_RECORD_USER_DATA} bytes (AWS's limit; use a file in userdata-dir)`,
+        })
+        .optional(),
       image: text().optional(),
       "instance-type": text().optional(),
       network: text().optional(),

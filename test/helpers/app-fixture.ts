@@ -42,7 +42,7 @@ export function testApp(
   opts: {
     conf?: string;
     instances?: Instance[];
-    files?: Record<string, string>;
+    files?: Record<string, string | Buffer>;
     tokens?: TokenIssuer;
     state?: BootRecordStore;
     log?: Logger;
@@ -58,7 +58,10 @@ export function testApp(
     context: () => context,
     tokens: opts.tokens ?? new TokenIssuer(),
     log: opts.log ?? silentLogger,
-    readOptional: async (path) => opts.files?.[path],
+    readOptional: async (path) => {
+      const f = opts.files?.[path];
+      return f === undefined ? undefined : Buffer.from(f);
+    },
     state: opts.state ?? new BootRecordStore(undefined, silentLogger),
     clientAddress: (c) => c.req.header("x-test-client") ?? "10.0.0.5",
   });

@@ -6,6 +6,7 @@ cloud-init's own identify_platform() decides between `aws` (IMDSv2) and `unknown
 Prints one JSON object: what cloud-init ended up with.
 """
 import argparse
+import hashlib
 import json
 import logging
 import sys
@@ -65,6 +66,15 @@ sys_cfg = {
     }
 }
 ds = ec2.DataSourceEc2(sys_cfg, distro, paths)
+
+
+def text_or_none(b):
+    try:
+        return b.decode() if isinstance(b, bytes) else b
+    except UnicodeDecodeError:
+        return None
+
+
 found = ds.get_data()
 out = {"found": bool(found), "platform": ds.cloud_name}
 if found:
@@ -73,7 +83,14 @@ if found:
         instance_id=ds.get_instance_id(),
         local_hostname=ds.get_hostname().hostname,
         public_keys=ds.get_public_ssh_keys(),
-        userdata=ud.decode() if isinstance(ud, bytes) else ud,
+        userdata=text_or_none(ud),
+        userdata_sha256=hashlib.sha256(ud if isinstance(ud, bytes) else ud.encode()).hexdigest(),
+        # What cloud-init makes of it (its UserDataProcessor unpacks gzip, splits multipart).
+        userdata_parts=[
+            text_or_none(p.get_payload(decode=True))
+            for p in ds.get_userdata().walk()
+            if not p.is_multipart()
+        ],
         metadata=ds.metadata,
         identity=ds.identity,
         api_version=ds._crawled_metadata.get("_metadata_api_version"),

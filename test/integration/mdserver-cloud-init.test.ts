@@ -1,6 +1,8 @@
+import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { instanceIdFromUuid } from "../../lib/instance.js";
 import { inNsAsync, MdNetwork } from "../helpers/md-netns.js";
@@ -14,6 +16,8 @@ const ADMIN =
 const WEB_UUID = "3f6c1d2e-8a4b-4c7d-9e0f-1a2b3c4d5e6f";
 const AWS_UUID = "ec2e1916-9099-7caf-fd21-012345abcdef";
 const OVERRIDE = "#!/bin/sh\necho custom user-data for db1\n";
+const ZIPPED = "#cloud-config\nruncmd: [[echo, unpacked by cloud-init]]\n";
+const GZ = gzipSync(ZIPPED);
 
 interface ClientResult {
   found: boolean;
@@ -21,7 +25,9 @@ interface ClientResult {
   instance_id?: string;
   local_hostname?: string;
   public_keys?: string[];
-  userdata?: string;
+  userdata?: string | null;
+  userdata_sha256?: string;
+  userdata_parts?: (string | null)[];
   identity?: Record<string, unknown>;
   api_version?: string;
   requests: number;
@@ -69,6 +75,7 @@ describe("mdserver with Debian's cloud-init EC2 datasource as the client", () =>
     vms.aws = addVm("10.10.10.12");
     vms.db = addVm("10.10.10.13");
     vms.stranger = addVm("10.10.10.99");
+    vms.gz = addVm("10.10.10.14");
     writeFileSync(
       join(dir, "instances.yaml"),
       [
@@ -77,10 +84,12 @@ describe("mdserver with Debian's cloud-init EC2 datasource as the client", () =>
         `     ssh-keys: {alice: "${ALICE}"}}`,
         `  - {name: aws1, ip: 10.10.10.12, uuid: ${AWS_UUID}}`,
         "  - {name: db1, ip: 10.10.10.13}",
+        "  - {name: gz1, ip: 10.10.10.14}",
         "",
       ].join("\n"),
     );
     writeFileSync(join(dir, "db1"), OVERRIDE);
+    writeFileSync(join(dir, "gz1"), GZ);
     writeFileSync(
       join(dir, "mdserver.conf"),
       [
@@ -161,6 +170,14 @@ describe("mdserver with Debian's cloud-init EC2 datasource as the client", () =>
     expect(r.found).toBe(true);
     expect(r.local_hostname).toBe("db1");
     expect(r.userdata).toBe(OVERRIDE);
+  });
+
+  it("serves a gzip'd user-data file byte for byte, and cloud-init unpacks it", async () => {
+    const r = await cloudInit(vms.gz as string);
+    expect(r.found).toBe(true);
+    expect(r.userdata).toBeNull(); // not text: the gzip bytes themselves
+    expect(r.userdata_sha256).toBe(createHash("sha256").update(GZ).digest("hex"));
+    expect(r.userdata_parts).toEqual([ZIPPED]);
   });
 
   it("gives a guest at an unknown address no datasource, and logs it once", async () => {

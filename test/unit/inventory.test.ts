@@ -22,7 +22,7 @@ describe("libvirt domain metadata", () => {
       addresses: ["10.10.10.11"],
       macs: ["52:54:00:aa:bb:01", "52:54:00:aa:bb:02"],
       sshPwauth: false,
-      userData: "#cloud-config\nruncmd: [[touch, /tmp/ok]]\n",
+      userData: Buffer.from("#cloud-config\nruncmd: [[touch, /tmp/ok]]\n"),
       image: "debian-12",
       created: "2026-11-23T12:00:00Z",
       source: "libvirt",
@@ -44,7 +44,7 @@ describe("libvirt domain metadata", () => {
       hostname: "a&b",
       addresses: ["10.0.0.1", "10.0.0.2"],
       sshKeys: [{ name: "k<1>", key: KEY_A }],
-      userData: "#!/bin/sh\necho '<&>'\n",
+      userData: Buffer.from("#!/bin/sh\necho '<&>'\n"),
       sshPwauth: true,
     });
   });
