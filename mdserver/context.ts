@@ -2,6 +2,7 @@ import { isCryptHash, sha512Crypt } from "../lib/crypt/sha512-crypt.js";
 import type { Instance } from "../lib/instance.js";
 import type { MdserverConfig } from "./config/mdserver-config.js";
 import { buildTree } from "./ec2-tree.js";
+import type { IdentitySigner } from "./identity/identity-store.js";
 import type { Dir } from "./tree.js";
 
 /** What one loaded configuration serves; SIGHUP swaps in a whole new one or keeps the old. */
@@ -12,7 +13,8 @@ export interface ServeContext {
   treeFor(inst: Instance): Dir;
 }
 
-export function createContext(config: MdserverConfig): ServeContext {
+/** `signer` signs identity documents; without one (no state-dir) only `document` is served. */
+export function createContext(config: MdserverConfig, signer?: IdentitySigner): ServeContext {
   const pw = config.server.password;
   // Trees depend only on the instance record and this config: an event replaces the record,
   // a reload replaces the context, so a WeakMap never serves stale data.
@@ -23,7 +25,7 @@ export function createContext(config: MdserverConfig): ServeContext {
     treeFor(inst) {
       let t = trees.get(inst);
       if (!t) {
-        t = buildTree(inst, config);
+        t = buildTree(inst, config, signer);
         trees.set(inst, t);
       }
       return t;

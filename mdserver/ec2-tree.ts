@@ -1,6 +1,7 @@
 import { amiIdFor, type Instance } from "../lib/instance.js";
 import type { MdserverConfig } from "./config/mdserver-config.js";
-import { type Dir, dir, leaf, type Tree } from "./tree.js";
+import type { IdentitySigner } from "./identity/identity-store.js";
+import { type Dir, dir, lazyLeaf, leaf, type Tree } from "./tree.js";
 
 export interface Names {
   hostname: string;
@@ -18,7 +19,11 @@ export function allKeys(inst: Instance, config: MdserverConfig) {
 }
 
 /** meta-data/ and dynamic/ for one instance. Built once per instance and config, then cached. */
-export function buildTree(inst: Instance, config: MdserverConfig): Dir {
+export function buildTree(
+  inst: Instance,
+  config: MdserverConfig,
+  signer: IdentitySigner | undefined,
+): Dir {
   const s = config.server;
   const { fqdn } = namesFor(inst, config);
   const ip = inst.addresses[0];
@@ -48,7 +53,19 @@ export function buildTree(inst: Instance, config: MdserverConfig): Dir {
   });
   return dir({
     "meta-data": metaData,
-    dynamic: dir({ "instance-identity": dir({ document: leaf(identityDocument(inst, config)) }) }),
+    dynamic: dir({ "instance-identity": identityTree(identityDocument(inst, config), signer) }),
+  });
+}
+
+/** AWS's four: the document, its RSA-SHA256 signature, and PKCS#7 (pkcs7, rsa2048) over it. */
+function identityTree(document: string, signer: IdentitySigner | undefined): Dir {
+  if (!signer) return dir({ document: leaf(document) });
+  const pkcs7 = lazyLeaf(() => signer.pkcs7(document));
+  return dir({
+    document: leaf(document),
+    pkcs7,
+    rsa2048: pkcs7,
+    signature: lazyLeaf(() => signer.signature(document)),
   });
 }
 

@@ -2,12 +2,11 @@ import { type FileHandle, open, readFile } from "node:fs/promises";
 import { ConfigError } from "../lib/errors.js";
 import type { Instance } from "../lib/instance.js";
 import { type MdserverConfig, parseMdserverConfig } from "./config/mdserver-config.js";
-import { createContext, type ServeContext } from "./context.js";
 import { parseInstancesYaml } from "./inventory/yaml-source.js";
 import { MAX_USER_DATA_FILE } from "./user-data.js";
 
 export interface Loaded {
-  context: ServeContext;
+  config: MdserverConfig;
   fileInstances: Instance[];
 }
 
@@ -21,7 +20,7 @@ export async function loadAll(path: string, explicit: boolean): Promise<Loaded> 
   const config: MdserverConfig = parseMdserverConfig(path, text ?? "");
   const file = config.server["instances-file"];
   const fileInstances = file ? parseInstancesYaml(file, (await readText(file, false)) ?? "") : [];
-  return { context: createContext(config), fileInstances };
+  return { config, fileInstances };
 }
 
 /**

@@ -1,12 +1,20 @@
 #!/usr/bin/env node
+import { readFile } from "node:fs/promises";
+import { hostname } from "node:os";
 import { getConnInfo } from "@hono/node-server/conninfo";
-import { AppError, errorMessage } from "../lib/errors.js";
+import { AppError, ConfigError, errorMessage } from "../lib/errors.js";
 import { cmd, LOCAL } from "../lib/exec/command.js";
 import { ExecRunner, streamLines } from "../lib/exec/runner.js";
 import { normalizeAddress } from "../lib/net-address.js";
 import { createApp } from "./app.js";
 import { BootRecordStore } from "./boot-record-store.js";
-import type { ServeContext } from "./context.js";
+import type { MdserverConfig } from "./config/mdserver-config.js";
+import { createContext, type ServeContext } from "./context.js";
+import {
+  type IdentitySigner,
+  identityPaths,
+  loadOrCreateIdentity,
+} from "./identity/identity-store.js";
 import { Inventory } from "./inventory/inventory.js";
 import { LibvirtSource } from "./inventory/libvirt-source.js";
 import { closeAll, listenAll } from "./listen.js";
@@ -15,14 +23,17 @@ import { batchedWriter, jsonLogger } from "./log.js";
 import { TokenIssuer } from "./tokens.js";
 
 const DEFAULT_CONFIG = "/etc/mdserver/mdserver.conf";
-const USAGE = `usage: mdserver [--config PATH] [--check]
-  --config PATH  configuration file (default ${DEFAULT_CONFIG}; missing default = all defaults)
-  --check        load and validate the configuration, then exit`;
+const USAGE = `usage: mdserver [--config PATH] [--check | --print-identity-cert]
+  --config PATH          configuration file (default ${DEFAULT_CONFIG}; missing default = all defaults)
+  --check                load and validate the configuration, then exit
+  --print-identity-cert  print the certificate that verifies instance identity signatures
+                         (<state-dir>/identity/cert.pem, created with its key at first start)`;
 
 async function main(argv: string[]): Promise<number> {
   let configPath = DEFAULT_CONFIG;
   let explicit = false;
   let check = false;
+  let printCert = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--config" && argv[i + 1] !== undefined) {
@@ -32,6 +43,7 @@ async function main(argv: string[]): Promise<number> {
       configPath = a.slice(9);
       explicit = true;
     } else if (a === "--check") check = true;
+    else if (a === "--print-identity-cert") printCert = true;
     else if (a === "--help" || a === "-h") {
       process.stdout.write(`${USAGE}\n`);
       return 0;
@@ -48,7 +60,12 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${configPath}: ok\n`);
     return 0;
   }
-  let context: ServeContext = loaded.context;
+  if (printCert) {
+    process.stdout.write(await readIdentityCertificate(configPath, loaded.config));
+    return 0;
+  }
+  const signer = await identitySigner(loaded.config);
+  let context: ServeContext = createContext(loaded.config, signer);
   const inventory = new Inventory();
   inventory.replaceAll("file", loaded.fileInstances);
   inventory.warnConflicts(log);
@@ -88,14 +105,14 @@ async function main(argv: string[]): Promise<number> {
   process.on("SIGHUP", () => {
     loadAll(configPath, explicit).then(
       (next) => {
-        const why = restartNeeded(context.config, next.context.config);
+        const why = restartNeeded(context.config, next.config);
         if (why) {
           log.log("error", "reload refused; still serving the previous configuration", {
             error: why,
           });
           return;
         }
-        context = next.context;
+        context = createContext(next.config, signer);
         inventory.replaceAll("file", next.fileInstances);
         inventory.warnConflicts(log);
         log.log("info", "configuration reloaded", { instances: inventory.size });
@@ -115,6 +132,33 @@ async function main(argv: string[]): Promise<number> {
   await closeAll(servers);
   out.flush();
   return 0;
+}
+
+/**
+ * Only reads: created by an admin's shell, the key would belong to root, not to the user
+ * mdserver runs as.
+ */
+async function readIdentityCertificate(configPath: string, config: MdserverConfig) {
+  const dir = config.server["state-dir"];
+  if (dir === undefined) {
+    throw new ConfigError(
+      `${configPath}: [mdserver] state-dir: empty, so there is no identity key`,
+    );
+  }
+  const path = identityPaths(dir).certificate;
+  try {
+    return await readFile(path, "utf8");
+  } catch (err) {
+    throw new ConfigError(
+      `${path}: cannot read (${(err as NodeJS.ErrnoException).code}); mdserver creates it at its first start`,
+    );
+  }
+}
+
+/** The per-host identity key lives in state-dir (which a reload cannot change). */
+async function identitySigner(config: MdserverConfig): Promise<IdentitySigner | undefined> {
+  const dir = config.server["state-dir"];
+  return dir === undefined ? undefined : loadOrCreateIdentity(dir, hostname());
 }
 
 main(process.argv.slice(2)).then(

@@ -13,6 +13,18 @@ export interface Dir {
 
 export const leaf = (value: string): Leaf => ({ kind: "leaf", value });
 
+/** A leaf computed at its first request (signatures: RSA costs ~1 ms, most guests never ask). */
+export function lazyLeaf(compute: () => string): Leaf {
+  let value: string | undefined;
+  return {
+    kind: "leaf",
+    get value() {
+      value ??= compute();
+      return value;
+    },
+  };
+}
+
 export function dir(entries: Record<string, Tree | undefined>, listing?: string): Dir {
   const map = new Map<string, Tree>();
   for (const [k, v] of Object.entries(entries)) if (v) map.set(k, v);

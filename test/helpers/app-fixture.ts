@@ -3,6 +3,7 @@ import { createApp } from "../../mdserver/app.js";
 import { BootRecordStore } from "../../mdserver/boot-record-store.js";
 import { parseMdserverConfig } from "../../mdserver/config/mdserver-config.js";
 import { createContext } from "../../mdserver/context.js";
+import type { IdentitySigner } from "../../mdserver/identity/identity-store.js";
 import { Inventory } from "../../mdserver/inventory/inventory.js";
 import { type Logger, silentLogger } from "../../mdserver/log.js";
 import { TokenIssuer } from "../../mdserver/tokens.js";
@@ -46,12 +47,14 @@ export function testApp(
     tokens?: TokenIssuer;
     state?: BootRecordStore;
     log?: Logger;
+    signer?: IdentitySigner;
   } = {},
 ) {
   const inventory = new Inventory();
   for (const i of opts.instances ?? [instance()]) inventory.upsert(i);
   let context = createContext(
     parseMdserverConfig("test.conf", opts.conf ?? "[mdserver]\nuserdata-dir = /ud\n"),
+    opts.signer,
   );
   const app = createApp({
     inventory,

@@ -79,23 +79,27 @@ export class MdserverProcess {
   }
 }
 
-/** Runs mdserver to completion (for startup errors): exit code and stderr. */
+/** Runs mdserver to completion (for startup errors): exit code, stdout and stderr. */
 export function runMdserver(
   args: string[],
   ns?: string,
-): Promise<{ code: number | null; stderr: string }> {
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const argv = [process.execPath, MDSERVER_BIN, ...args];
   const [file, ...rest] = ns ? ["ip", "netns", "exec", ns, ...argv] : argv;
   return new Promise((res) => {
-    const child = spawn(file as string, rest, { stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawn(file as string, rest, { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
     let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (c: string) => {
+      stdout += c;
+    });
     child.stderr.setEncoding("utf8").on("data", (c: string) => {
       stderr += c;
     });
     const t = setTimeout(() => child.kill("SIGKILL"), 20_000);
     child.once("exit", (code) => {
       clearTimeout(t);
-      res({ code, stderr });
+      res({ code, stdout, stderr });
     });
   });
 }

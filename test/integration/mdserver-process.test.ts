@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -32,6 +33,11 @@ async function get(
   return [Number(out.slice(i + 1)), out.slice(0, i)];
 }
 
+function openssl(args: string[]): { status: number | null; out: string } {
+  const r = spawnSync("openssl", args, { encoding: "utf8" });
+  return { status: r.status, out: `${r.stdout}${r.stderr}` };
+}
+
 beforeAll(() => {
   net.create();
   vm = net.addVm("10.10.10.31");
@@ -63,7 +69,7 @@ describe("mdserver refuses bad configuration at start with one line", () => {
 
   it("names a missing config file the admin asked for", async () => {
     const r = await runMdserver(["--config", join(dir, "absent.conf")], net.server);
-    expect(r).toEqual({
+    expect(r).toMatchObject({
       code: 1,
       stderr: `mdserver: ${join(dir, "absent.conf")}: cannot read (ENOENT)\n`,
     });
@@ -80,7 +86,7 @@ describe("mdserver refuses bad configuration at start with one line", () => {
 
   it("checks a configuration without serving (--check)", async () => {
     writeFileSync(conf, "[mdserver]\nport = 8080\n");
-    expect(await runMdserver(["--config", conf, "--check"])).toEqual({ code: 0, stderr: "" });
+    expect(await runMdserver(["--config", conf, "--check"])).toMatchObject({ code: 0, stderr: "" });
   });
 });
 
@@ -99,6 +105,53 @@ describe("a running mdserver", () => {
   });
 
   afterAll(() => server.stop());
+
+  it("signs identity documents with a host key made at first start; openssl verifies them", async () => {
+    const key = join(dir, "state/identity/key.pem");
+    expect(statSync(key).mode & 0o777).toBe(0o600);
+    const printed = await runMdserver(["--config", conf, "--print-identity-cert"]);
+    expect(printed).toMatchObject({ code: 0, stderr: "" });
+    expect(printed.stdout).toBe(readFileSync(join(dir, "state/identity/cert.pem"), "utf8"));
+    const cert = join(dir, "cert.pem");
+    writeFileSync(cert, printed.stdout);
+    const [, doc] = await get("/2021-03-23/dynamic/instance-identity/document");
+    const [, pkcs7] = await get("/2021-03-23/dynamic/instance-identity/pkcs7");
+    const [, sig] = await get("/2021-03-23/dynamic/instance-identity/signature");
+    writeFileSync(join(dir, "document"), doc);
+    writeFileSync(join(dir, "tampered"), doc.replace("10.10.10.31", "10.10.10.32"));
+    writeFileSync(join(dir, "pkcs7"), `-----BEGIN PKCS7-----\n${pkcs7}\n-----END PKCS7-----\n`);
+    writeFileSync(join(dir, "signature"), Buffer.from(sig, "base64"));
+    writeFileSync(join(dir, "pub.pem"), openssl(["x509", "-in", cert, "-pubkey", "-noout"]).out);
+    const smime = (content: string) =>
+      openssl([
+        "smime",
+        "-verify",
+        "-in",
+        join(dir, "pkcs7"),
+        "-inform",
+        "PEM",
+        "-content",
+        content,
+        "-certfile",
+        cert,
+        "-noverify",
+      ]);
+    const dgst = (content: string) =>
+      openssl([
+        "dgst",
+        "-sha256",
+        "-verify",
+        join(dir, "pub.pem"),
+        "-signature",
+        join(dir, "signature"),
+        content,
+      ]);
+    expect(JSON.parse(doc)).toMatchObject({ privateIp: "10.10.10.31" });
+    expect(smime(join(dir, "document")).status).toBe(0);
+    expect(smime(join(dir, "tampered")).status).not.toBe(0);
+    expect(dgst(join(dir, "document"))).toMatchObject({ status: 0, out: "Verified OK\n" });
+    expect(dgst(join(dir, "tampered")).status).not.toBe(0);
+  });
 
   it("reloads config and instances on SIGHUP", async () => {
     expect(await get("/latest/meta-data/local-hostname")).toEqual([200, "first"]);
