@@ -38,8 +38,13 @@ export function readSshKeys(files: string[]): SshKey[] {
 }
 
 export function readTextFile(flag: string, file: string): string {
+  return readBytesFile(flag, file).toString("utf8");
+}
+
+/** A file's bytes, never decoded (user-data may be gzip). */
+export function readBytesFile(flag: string, file: string): Buffer {
   try {
-    return readFileSync(file, "utf8");
+    return readFileSync(file);
   } catch (err) {
     throw new AppError(
       "NOT_FOUND",

@@ -4,7 +4,7 @@ import { AppError } from "../../lib/errors.js";
 import type { CliDeps } from "../context.js";
 import type { Parent } from "../program.js";
 import { createReadyVm } from "../vm/create-ready.js";
-import { readSshKeys, readTextFile } from "./flag-files.js";
+import { readBytesFile, readSshKeys, readTextFile } from "./flag-files.js";
 import { seconds, size, wholeNumber } from "./flag-parsers.js";
 import { imageStore, vmContext } from "./vm-deps.js";
 
@@ -54,7 +54,7 @@ export function registerVmCreate(program: Parent, deps: CliDeps): void {
         : undefined;
       if (o.passwordFile && !password)
         throw new AppError("INVALID", `--password-file ${o.passwordFile}: the first line is empty`);
-      const userData = o.userData ? readTextFile("--user-data", o.userData) : undefined;
+      const userData = o.userData ? readBytesFile("--user-data", o.userData) : undefined;
       const image = await imageStore(deps, g).resolve(o.image);
       if (o.disk !== undefined && o.disk.bytes < image.virtualSize) {
         throw new AppError(

@@ -31,7 +31,8 @@ export interface CreateRequest {
   diskBytes?: number;
   sshKeys: SshKey[];
   passwordHash?: string;
-  userData?: string;
+  /** Bytes: a gzip'd user-data reaches the guest as it is. */
+  userData?: Buffer;
   ip?: string;
   identity: Identity;
   loginUser?: string;
