@@ -45,6 +45,12 @@ export class FabricLab {
     ip(this.internet, "addr", "add", "198.19.0.2/24", "dev", "eth0");
     ip(this.internet, "link", "set", "eth0", "up");
     ip(this.router, "route", "add", "default", "via", "198.19.0.2");
+    // With routing: bgp each machine's BIRD files go to its own dir. Static labs keep the
+    // cluster file other tests extend with their own state-dir lines.
+    const bgpStateDir = (m: "host1" | "host2" | "router") =>
+      opts.routing === "bgp"
+        ? [`${m === "router" ? "  " : "    "}state-dir: ${this.machineDir(m)}`]
+        : [];
     writeFileSync(
       this.clusterFile,
       [
@@ -56,7 +62,7 @@ export class FabricLab {
           "    lan: eth0",
           `    target: netns:${this.hosts[h]}`,
           "    libvirt: qemu:///system",
-          `    state-dir: ${this.machineDir(h)}`,
+          ...bgpStateDir(h),
         ]),
         "router:",
         "  name: router",
@@ -64,7 +70,7 @@ export class FabricLab {
         "  lan: eth0",
         "  uplink: up0",
         `  target: netns:${this.router}`,
-        `  state-dir: ${this.machineDir("router")}`,
+        ...bgpStateDir("router"),
         "",
       ].join("\n"),
     );
