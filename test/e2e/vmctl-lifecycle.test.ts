@@ -82,11 +82,11 @@ beforeAll(async () => {
     lab.clusterFile,
     readFileSync(lab.clusterFile, "utf8")
       .replace(
-        `    target: netns:${H1}\n    libvirt: qemu:///system\n    state-dir: ${lab.machineDir("host1")}\n`,
+        `    target: netns:${H1}\n    libvirt: qemu:///system\n`,
         `    target: netns:${H1}\n    libvirt: ${libvirtd.uri}\n    state-dir: ${lab.dir}/host1\n    mdserver-state-dir: ${md}\n`,
       )
       .replace(
-        `    target: netns:${lab.hosts.host2}\n    libvirt: qemu:///system\n    state-dir: ${lab.machineDir("host2")}\n`,
+        `    target: netns:${lab.hosts.host2}\n    libvirt: qemu:///system\n`,
         // host2 has no libvirtd of its own in this topology (one libvirtd per machine).
         `    target: netns:${lab.hosts.host2}\n    libvirt: qemu:///system?socket=${lab.dir}/none\n    state-dir: ${lab.dir}/host2\n`,
       ),
