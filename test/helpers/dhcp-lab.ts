@@ -55,10 +55,11 @@ export class DhcpLab {
   /** `libvirt`: host1's libvirt URI (a TestLibvirtd's), for commands that list domains. */
   async up(libvirt = "qemu:///system"): Promise<void> {
     this.lab.create();
-    // Every host's files inside the lab directory, never under /var/lib/vmctl.
-    const text = readFileSync(this.lab.clusterFile, "utf8")
-      .replace(/( {4}target: netns:(\S+)-(h\d)\n)/g, `$1    state-dir: ${this.lab.dir}/$3\n`)
-      .replace(/(-h1\n.*\n {4}libvirt: )\S+/, `$1${libvirt}`);
+    // The lab's cluster file keeps every machine's state-dir inside the lab directory.
+    const text = readFileSync(this.lab.clusterFile, "utf8").replace(
+      /(-h1\n {4}libvirt: )\S+/,
+      `$1${libvirt}`,
+    );
     writeFileSync(this.lab.clusterFile, text);
     this.ctx = {
       cluster: parseCluster(text, this.lab.clusterFile),
