@@ -55,11 +55,15 @@ export class DhcpLab {
   /** `libvirt`: host1's libvirt URI (a TestLibvirtd's), for commands that list domains. */
   async up(libvirt = "qemu:///system"): Promise<void> {
     this.lab.create();
-    // The lab's cluster file keeps every machine's state-dir inside the lab directory.
-    const text = readFileSync(this.lab.clusterFile, "utf8").replace(
-      /(-h1\n {4}libvirt: )\S+/,
-      `$1${libvirt}`,
-    );
+    // Every host's files inside the lab directory, never under /var/lib/vmctl (the lab's cluster
+    // file has state-dir lines only with routing: bgp).
+    let text = readFileSync(this.lab.clusterFile, "utf8");
+    if (!text.includes("    state-dir: "))
+      text = text.replace(/( {4}libvirt: \S+\n)/g, `$1    state-dir: ${this.lab.dir}/HOST\n`);
+    let n = 0;
+    text = text
+      .replaceAll(`${this.lab.dir}/HOST`, () => `${this.lab.dir}/h${++n}`)
+      .replace(/(-h1\n {4}libvirt: )\S+/, `$1${libvirt}`);
     writeFileSync(this.lab.clusterFile, text);
     this.ctx = {
       cluster: parseCluster(text, this.lab.clusterFile),
@@ -67,6 +71,10 @@ export class DhcpLab {
       runnerFor: (t) => new ExecRunner(t),
       onCommand: () => {},
     };
+    for (const h of this.ctx.cluster.hosts) {
+      if (!h.stateDir.startsWith(`${this.lab.dir}/`))
+        throw new Error(`DhcpLab: ${h.name}'s state-dir ${h.stateDir} is outside the lab`);
+    }
     await this.fabric.store.update(async (data) => {
       const net = defineNetwork(data, { name: "net1", subnet: "10.10.10.0/24" });
       return { data: { ...data, networks: [net] }, result: net };
