@@ -78,6 +78,8 @@ export class ExecRunner implements Runner {
     child.stderr?.setEncoding("utf8").on("data", (c: string) => {
       stderr += c;
     });
+    // A holder that exits at once closes its stdin: that shows as its exit, not as EPIPE here.
+    child.stdin?.on("error", () => {});
     child.stdin?.write("held\n");
     let timer: NodeJS.Timeout | undefined;
     const held = await new Promise<boolean>((resolve) => {

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { CommandError } from "../../lib/errors.js";
 import { cmd, formatCommand, LOCAL, parseTarget, wrapForTarget } from "../../lib/exec/command.js";
@@ -63,5 +66,45 @@ describe("runners", () => {
     await dry.run(cmd("ip", ["link", "add", "br 1", "type", "bridge"], true));
     expect(printed).toEqual(["ip link add 'br 1' type bridge"]);
     expect(inner.commands.map(formatCommand)).toEqual(["ip -json link"]);
+  });
+});
+
+describe("holding a lock through a Runner", () => {
+  it("ExecRunner.hold waits while another holder has the flock, and gets it once released", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hold-"));
+    try {
+      const r = new ExecRunner(LOCAL);
+      const lock = cmd("flock", ["-w", "10", "--", join(dir, "l"), "cat"], true);
+      const first = await r.hold(lock);
+      let second = false;
+      const waiting = r.hold(lock).then((h) => {
+        second = true;
+        return h;
+      });
+      await new Promise((res) => setTimeout(res, 300));
+      expect(second).toBe(false);
+      await first.release();
+      await (await waiting).release();
+      expect(second).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("ExecRunner.hold fails with the command when the holder exits first", async () => {
+    const err = await new ExecRunner(LOCAL).hold(cmd("false", [])).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CommandError);
+    expect((err as Error).message).toBe("false failed (exit 1)");
+  });
+
+  it("DryRunRunner prints a mutating hold instead of taking it", async () => {
+    const lines: string[] = [];
+    const inner = new RecordingRunner(LOCAL, () => undefined, "nothing");
+    const held = await new DryRunRunner(inner, (l) => lines.push(l)).hold(
+      cmd("flock", ["/x/l", "cat"], true),
+    );
+    await held.release();
+    expect(lines).toEqual(["flock /x/l cat"]);
+    expect(inner.commands).toEqual([]);
   });
 });
