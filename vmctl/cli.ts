@@ -2,6 +2,7 @@ import { CommanderError } from "@commander-js/extra-typings";
 import { AppError, errorMessage } from "../lib/errors.js";
 import { registerHostApply } from "./commands/host-apply.js";
 import { registerImage } from "./commands/image.js";
+import { checkModes } from "./commands/modes.js";
 import { registerNetCreate } from "./commands/net-create.js";
 import { registerNetDelete } from "./commands/net-delete.js";
 import { registerNetList } from "./commands/net-list.js";
@@ -18,8 +19,11 @@ import { type Program, rootCommand } from "./program.js";
 
 export type { CliDeps } from "./context.js";
 
-function buildProgram(deps: CliDeps): Program {
+/** The whole command tree (exported for the test that every command declares its modes). */
+export function buildProgram(deps: CliDeps): Program {
   const program = rootCommand(deps);
+  // Each command's --dry-run/--json support is declared once (modes.ts), checked here.
+  program.hook("preAction", (_, action) => checkModes(action, program.opts()));
   const net = program.command("net").description("virtual networks");
   registerNetCreate(net, deps);
   registerNetList(net, deps);

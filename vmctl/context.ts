@@ -3,7 +3,7 @@ import type { Command, Target } from "../lib/exec/command.js";
 import { DryRunRunner, type Runner } from "../lib/exec/runner.js";
 import { type Cluster, parseCluster } from "./net/cluster.js";
 import type { FabricContext } from "./net/fabric.js";
-import { NetworkStore } from "./net/network-store.js";
+import { DryRunStore, NetworkStore } from "./net/network-store.js";
 import type { GlobalOptions } from "./program.js";
 
 /** What the composition root hands the CLI: I/O sinks, defaults and adapters. */
@@ -26,8 +26,9 @@ export interface CliDeps {
 
 export type { GlobalOptions } from "./program.js";
 
+/** The network store; with --dry-run one that never writes. */
 export function openStore(opts: GlobalOptions): NetworkStore {
-  return new NetworkStore(opts.stateDir);
+  return opts.dryRun ? new DryRunStore(opts.stateDir) : new NetworkStore(opts.stateDir);
 }
 
 export function loadCluster(deps: CliDeps, path: string): Cluster {

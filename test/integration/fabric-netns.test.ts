@@ -215,6 +215,19 @@ describe("vmctl fabric in network namespaces", () => {
     expect(await ok(["router", "apply"])).toBe("router: up to date\n");
   });
 
+  it("--dry-run port detach and net delete print what they would do, changing no machine and not the store", async () => {
+    const store = () => readFileSync(join(lab.stateDir, "networks.json"), "utf8");
+    const stored = store();
+    const now = machines().map((m) => snapshot(m));
+    const out = await ok(["--dry-run", "port", "detach", "net1", "--ip", "10.10.10.11"]);
+    expect(out).toContain(`[netns:${lab.router}] ip route del 10.10.10.11 via 198.18.0.11`);
+    expect(out).toContain("would detach 10.10.10.11 (vm1) from net1 on host1\n");
+    expect(await ok(["--dry-run", "net", "delete", "net1", "--force"])).toMatch(/^would delete/);
+    expect(machines().map((m) => snapshot(m))).toEqual(now);
+    expect(store()).toBe(stored);
+    expect(await ok(["router", "apply"])).toBe("router: up to date\n");
+  });
+
   it("same-host VM to VM is plain L2: TTL 64, the peer's own MAC, one ARP responder", () => {
     const p = ping(vms.v1 ?? "", "10.10.10.12");
     expect(p.ok, p.out).toBe(true);

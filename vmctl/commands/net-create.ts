@@ -19,7 +19,7 @@ export function registerNetCreate(net: Parent, deps: CliDeps): void {
           ...(o.gateway === undefined ? {} : { gateway: o.gateway }),
           ...(o.bridgeIp === undefined ? {} : { bridgeIp: o.bridgeIp }),
         });
-        if (g.dryRun) return { result: n };
+        // Under --dry-run the store discards the write.
         return { data: { ...data, networks: [...data.networks, n] }, result: n };
       });
       if (g.json) deps.stdout(JSON.stringify(created));

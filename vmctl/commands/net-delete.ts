@@ -24,7 +24,8 @@ export function registerNetDelete(net: Parent, deps: CliDeps): void {
           networks: data.networks.filter((n) => n.name !== name),
           ports: data.ports.filter((p) => p.network !== name),
         };
-        return g.dryRun ? { result: ports.length } : { data: next, result: ports.length };
+        // Under --dry-run the store discards the write.
+        return { data: next, result: ports.length };
       });
       deps.stdout(
         `${g.dryRun ? "would delete" : "deleted"} network ${name}${dropped ? ` and ${dropped} port record(s)` : ""}; ` +

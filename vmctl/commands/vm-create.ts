@@ -81,7 +81,8 @@ export function registerVmCreate(program: Parent, deps: CliDeps): void {
           ...(user ? { loginUser: user } : {}),
         },
         ctx,
-        o.wait ? o.timeout : undefined,
+        // A dry run started nothing, so there is nothing to wait for.
+        o.wait && !g.dryRun ? o.timeout : undefined,
       );
       if (g.json)
         deps.stdout(
@@ -96,7 +97,7 @@ export function registerVmCreate(program: Parent, deps: CliDeps): void {
         );
       else
         deps.stdout(
-          `${name} ${o.wait ? "ready" : "started"}: ${created.ip} on ${created.net.name}, host ${created.host.name}`,
+          `${name} ${g.dryRun ? "would start" : o.wait ? "ready" : "started"}: ${created.ip} on ${created.net.name}, host ${created.host.name}`,
         );
     });
 }

@@ -1,9 +1,12 @@
-import type { CliDeps } from "../context.js";
+import type { CliDeps, GlobalOptions } from "../context.js";
 import type { Parent } from "../program.js";
 import { deleteVm } from "../vm/delete.js";
 import { startVm } from "../vm/start.js";
 import { findVm, listVms, virsh } from "../vm/vms.js";
 import { vmContext } from "./vm-deps.js";
+
+/** What the last line says: `web1: stop`, or under --dry-run `web1: would stop`. */
+const done = (g: GlobalOptions, verb: string) => (g.dryRun ? `would ${verb}` : verb);
 
 export function registerVmPower(program: Parent, deps: CliDeps): void {
   const simple = (
@@ -17,19 +20,21 @@ export function registerVmPower(program: Parent, deps: CliDeps): void {
       .argument("<name>")
       .option("--force", "power off at once instead of asking the guest")
       .action(async (name, o, self) => {
-        const ctx = vmContext(deps, self.optsWithGlobals());
+        const g = self.optsWithGlobals();
+        const ctx = vmContext(deps, g);
         const vm = await findVm(ctx.fabric.cluster, ctx.virsh, name);
         await ctx.virsh.run(virsh(vm.host, args(name, o.force === true), true));
-        deps.stdout(`${name}: ${verb}`);
+        deps.stdout(`${name}: ${done(g, verb)}`);
       });
   program
     .command("start")
     .description("start a stopped VM (re-plugging its port if the host lost it)")
     .argument("<name>")
     .action(async (name, _o, self) => {
-      const ctx = vmContext(deps, self.optsWithGlobals());
+      const g = self.optsWithGlobals();
+      const ctx = vmContext(deps, g);
       await startVm(await findVm(ctx.fabric.cluster, ctx.virsh, name), ctx);
-      deps.stdout(`${name}: start`);
+      deps.stdout(`${name}: ${done(g, "start")}`);
     });
   simple("stop", "shut a VM down (--force: power off)", (n, force) =>
     force ? ["destroy", n] : ["shutdown", n],
@@ -44,7 +49,8 @@ export function registerVmPower(program: Parent, deps: CliDeps): void {
     .argument("<names...>")
     .option("--keep-disk", "keep the VM's disk overlay")
     .action(async (names, o, self) => {
-      const ctx = vmContext(deps, self.optsWithGlobals());
+      const g = self.optsWithGlobals();
+      const ctx = vmContext(deps, g);
       const vms = await listVms(ctx.fabric.cluster, ctx.virsh, deps.stderr);
       for (const name of names) {
         const vm = vms.find((v) => v.instance.name === name);
@@ -53,7 +59,7 @@ export function registerVmPower(program: Parent, deps: CliDeps): void {
           continue;
         }
         await deleteVm(vm, o.keepDisk === true, ctx);
-        deps.stdout(`${name}: deleted`);
+        deps.stdout(`${name}: ${g.dryRun ? "would delete" : "deleted"}`);
       }
     });
 }

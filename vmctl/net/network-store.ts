@@ -119,3 +119,15 @@ export class NetworkStore {
     }
   }
 }
+
+/**
+ * --dry-run: `update` computes what it would write and throws it away. No lock file, no state
+ * directory created: a dry run leaves vmctl's own files exactly as they were.
+ */
+export class DryRunStore extends NetworkStore {
+  override async update<T>(
+    fn: (data: StoreData) => Promise<{ data?: StoreData; result: T }>,
+  ): Promise<T> {
+    return (await fn(this.read())).result;
+  }
+}
