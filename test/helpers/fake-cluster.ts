@@ -52,6 +52,8 @@ export function fakeCluster(
   const out: string[] = [];
   const err: string[] = [];
   const runners = new Map<string, RecordingRunner>();
+  /** Commands run with the terminal attached (ssh, console), as `target: command`. */
+  const interactive: string[] = [];
   const answer = (c: Command): Partial<RunResult> | undefined => {
     const own = opts.answer?.(c);
     if (own) return own;
@@ -83,7 +85,10 @@ export function fakeCluster(
       }
       return r;
     },
-    interactive: async () => 0,
+    interactive: async (target, command) => {
+      interactive.push(`${formatTarget(target)}: ${formatCommand(command)}`);
+      return 0;
+    },
   };
   const commands = () =>
     [...runners.entries()].flatMap(([t, r]) => r.commands.map((c) => ({ target: t, ...c })));
@@ -92,6 +97,7 @@ export function fakeCluster(
     deps,
     out,
     err,
+    interactive,
     vmctl: (...argv: string[]) => run(argv, deps),
     /** Every command any machine ran, as `target: command`. */
     commands,
@@ -138,6 +144,12 @@ function snapshot(dir: string): Record<string, string> {
 }
 
 /** A vmctl VM's domain XML as `virsh dumpxml` prints it. */
-export function vmDomainXml(name: string, uuid: string, ip: string, mac: string): string {
-  return `<domain type='qemu'><name>${name}</name><uuid>${uuid}</uuid><metadata><vmctl:instance xmlns:vmctl="urn:vmctl:instance:1"><vmctl:network>net1</vmctl:network><vmctl:ip>${ip}</vmctl:ip><vmctl:login-user>debian</vmctl:login-user></vmctl:instance></metadata><devices><interface type='ethernet'><mac address='${mac}'/></interface></devices></domain>`;
+export function vmDomainXml(
+  name: string,
+  uuid: string,
+  ip: string,
+  mac: string,
+  loginUser = "debian",
+): string {
+  return `<domain type='qemu'><name>${name}</name><uuid>${uuid}</uuid><metadata><vmctl:instance xmlns:vmctl="urn:vmctl:instance:1"><vmctl:network>net1</vmctl:network><vmctl:ip>${ip}</vmctl:ip><vmctl:login-user>${loginUser}</vmctl:login-user></vmctl:instance></metadata><devices><interface type='ethernet'><mac address='${mac}'/></interface></devices></domain>`;
 }

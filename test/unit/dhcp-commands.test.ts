@@ -138,7 +138,7 @@ describe("vmctl start after a host reboot", () => {
     expect(at(/ip tuntap add dev vm/)).toBeGreaterThanOrEqual(0);
     expect(at(/flock -w 60 -- \/srv\/h1\/dhcp\/net1.lock cat/)).toBeGreaterThan(at(/tuntap/));
     expect(at(/dnsmasq --conf-file=\/srv\/h1\/dhcp\/net1.conf/)).toBeGreaterThan(at(/flock/));
-    expect(t.mutations().filter((l) => / start web2$/.test(l))).toHaveLength(1);
+    expect(t.mutations().filter((l) => / start -- web2$/.test(l))).toHaveLength(1);
     // The reservation was there already: the hosts file is not rewritten.
     expect(m.filter((l) => l.includes("net1.hosts"))).toEqual([]);
   });

@@ -51,15 +51,15 @@ const PLANNED: [string[], RegExp][] = [
   [["port", "detach", "net1", "--ip", "10.10.10.3"], /^\[netns:rt\] ip route del 10.10.10.3 /],
   [
     ["create", "web2", "--net", "net1", "--image", "deb", "--no-wait"],
-    /^virsh -c qemu:\/\/\/system -q start web2$/,
+    /^virsh -c qemu:\/\/\/system -q start -- web2$/,
   ],
   [
     ["create", "web2", "--net", "net1", "--image", "deb"],
-    /^virsh -c qemu:\/\/\/system -q start web2$/,
+    /^virsh -c qemu:\/\/\/system -q start -- web2$/,
   ],
-  [["start", "web1"], /^virsh -c qemu:\/\/\/system -q start web1$/],
-  [["stop", "web1"], /^virsh -c qemu:\/\/\/system -q shutdown web1$/],
-  [["reboot", "web1", "--force"], /^virsh -c qemu:\/\/\/system -q reset web1$/],
+  [["start", "web1"], /^virsh -c qemu:\/\/\/system -q start -- web1$/],
+  [["stop", "web1"], /^virsh -c qemu:\/\/\/system -q shutdown -- web1$/],
+  [["reboot", "web1", "--force"], /^virsh -c qemu:\/\/\/system -q reset -- web1$/],
   [["delete", "web1"], /^\[netns:rt\] ip route del 10.10.10.3 /],
   [["image", "delete", "deb"], /^would delete image deb$/],
 ];

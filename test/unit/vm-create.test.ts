@@ -163,7 +163,7 @@ describe("vmctl create", () => {
       /dd status=none of=\/srv\/h1\/dhcp\/net1.hosts.[0-9a-f]{12}.tmp <<52:54:00(:[0-9a-f]{2}){3},10.10.10.3,web1/,
     );
     const define = at(/virsh -c qemu:\/\/\/system -q define /);
-    const start = at(/virsh -c qemu:\/\/\/system -q start web1/);
+    const start = at(/virsh -c qemu:\/\/\/system -q start -- web1/);
     expect(tap).toBeLessThan(filters);
     expect(filters).toBeLessThan(port);
     // The /32 comes before the port is up (docs/fabric.md pitfall 3), its static FDB entry too.
@@ -225,7 +225,7 @@ describe("vmctl create", () => {
         /netns:h1: ip -batch - <<route replace 10.10.10.3/,
         /netns:h1: ip route del 10.10.10.3|ip -batch - <<route del 10.10.10.3/,
       ],
-      [/-q define /, /-q undefine web1/],
+      [/-q define /, /-q undefine -- web1/],
     ];
     for (const [made, undone] of pairs) {
       const m = at(made);
@@ -324,7 +324,7 @@ describe("vmctl start", () => {
     const detach = at(/netns:rt: ip route del 10\.10\.10\.7 /);
     const tap = at(new RegExp(`netns:h1: ip tuntap add dev ${TAP} mode tap$`));
     const attachAgain = at(/netns:rt: ip route replace 10\.10\.10\.7 /);
-    const start = at(/virsh .*start web1$/);
+    const start = at(/virsh .*start -- web1$/);
     expect(detach).toBeGreaterThanOrEqual(0);
     expect(tap).toBeGreaterThan(detach);
     expect(attachAgain).toBeGreaterThan(tap);

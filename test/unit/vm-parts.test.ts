@@ -58,6 +58,15 @@ describe("virsh list", () => {
       { name: "web-2", state: "shut off" },
     ]);
   });
+
+  it("keeps a name with spaces and quotes whole", () => {
+    // virsh 9.0's layout: the name column is padded, the state is one of virsh's own words.
+    const out = ` 1   it's a "vm"; #1   running\n -   two  spaces       in shutdown\n`;
+    expect(parseDomainList(out)).toEqual([
+      { name: `it's a "vm"; #1`, state: "running" },
+      { name: "two  spaces", state: "in shutdown" },
+    ]);
+  });
 });
 
 describe("DHCP", () => {

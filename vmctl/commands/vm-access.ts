@@ -4,7 +4,8 @@ import type { CliDeps } from "../context.js";
 import type { Parent } from "../program.js";
 import { readHostFile } from "../vm/host-files.js";
 import { knownHostsPath } from "../vm/known-hosts.js";
-import { findVm, virsh } from "../vm/vms.js";
+import { checkLoginUser, checkVmName, isLoginUser } from "../vm/names.js";
+import { findVm, onDomain } from "../vm/vms.js";
 import { vmContext } from "./vm-deps.js";
 
 export function registerVmAccess(program: Parent, deps: CliDeps): void {
@@ -16,7 +17,7 @@ export function registerVmAccess(program: Parent, deps: CliDeps): void {
       const ctx = vmContext(deps, self.optsWithGlobals());
       const vm = await findVm(ctx.fabric.cluster, ctx.virsh, name);
       if (!deps.interactive) throw new AppError("NO_TTY", "console needs a terminal");
-      const code = await deps.interactive({ kind: "local" }, virsh(vm.host, ["console", name]));
+      const code = await deps.interactive({ kind: "local" }, onDomain(vm.host, "console", name));
       if (code !== 0) throw new AppError("CONSOLE", `virsh console ${name} exited ${code}`);
     });
 
@@ -28,8 +29,16 @@ export function registerVmAccess(program: Parent, deps: CliDeps): void {
     .option("-l, --user <user>", "login user (default: the VM's image user)")
     .option("-i, --identity <file>", "private key file")
     .action(async (name, command, o, self) => {
+      if (o.user !== undefined) checkLoginUser("--user", o.user);
+      checkVmName(name);
       const ctx = vmContext(deps, self.optsWithGlobals());
       const vm = await findVm(ctx.fabric.cluster, ctx.virsh, name);
+      const user = o.user ?? vm.instance.loginUser ?? "root";
+      if (!isLoginUser(user))
+        throw new AppError(
+          "INVALID",
+          `${name}: the login user in its domain metadata (${user}) is not a user name; give one with -l USER`,
+        );
       const ip = vm.instance.addresses[0];
       const known = knownHostsPath(vm.host, name);
       const run = ctx.fabric.runnerFor(vm.host.target);
@@ -39,7 +48,6 @@ export function registerVmAccess(program: Parent, deps: CliDeps): void {
           `${name}: no pinned host key yet (the VM has not finished its first boot)`,
         );
       }
-      const user = o.user ?? vm.instance.loginUser ?? "root";
       // Never StrictHostKeyChecking=no: the key the guest reported at first boot must match.
       const args = [
         "-o",
@@ -49,8 +57,10 @@ export function registerVmAccess(program: Parent, deps: CliDeps): void {
         "-o",
         "GlobalKnownHostsFile=/dev/null",
         ...(o.identity ? ["-i", o.identity, "-o", "IdentitiesOnly=yes"] : []),
+        // Options end before the destination: neither it nor the command is read as one.
+        "--",
         `${user}@${ip}`,
-        ...(command.length ? ["--", ...command] : []),
+        ...command,
       ];
       // From the VM's host, which reaches it on its bridge.
       const ssh = cmd("ssh", args);

@@ -4,6 +4,7 @@ import { AppError } from "../../lib/errors.js";
 import type { CliDeps } from "../context.js";
 import type { Parent } from "../program.js";
 import { createReadyVm } from "../vm/create-ready.js";
+import { checkLoginUser } from "../vm/names.js";
 import { readBytesFile, readSshKeys, readTextFile } from "./flag-files.js";
 import { seconds, size, wholeNumber } from "./flag-parsers.js";
 import { imageStore, vmContext } from "./vm-deps.js";
@@ -48,6 +49,7 @@ export function registerVmCreate(program: Parent, deps: CliDeps): void {
     )
     .action(async (name, o, self) => {
       const g = self.optsWithGlobals();
+      if (o.user !== undefined) checkLoginUser("--user", o.user);
       const sshKeys = readSshKeys(o.sshKey);
       const password = o.passwordFile
         ? readTextFile("--password-file", o.passwordFile).split("\n")[0]

@@ -2,18 +2,14 @@ import type { CliDeps, GlobalOptions } from "../context.js";
 import type { Parent } from "../program.js";
 import { deleteVm } from "../vm/delete.js";
 import { startVm } from "../vm/start.js";
-import { findVm, listVms, virsh } from "../vm/vms.js";
+import { findVm, listVms, onDomain } from "../vm/vms.js";
 import { vmContext } from "./vm-deps.js";
 
 /** What the last line says: `web1: stop`, or under --dry-run `web1: would stop`. */
 const done = (g: GlobalOptions, verb: string) => (g.dryRun ? `would ${verb}` : verb);
 
 export function registerVmPower(program: Parent, deps: CliDeps): void {
-  const simple = (
-    verb: string,
-    description: string,
-    args: (name: string, force: boolean) => string[],
-  ) =>
+  const simple = (verb: string, description: string, verbFor: (force: boolean) => string) =>
     program
       .command(verb)
       .description(description)
@@ -23,7 +19,7 @@ export function registerVmPower(program: Parent, deps: CliDeps): void {
         const g = self.optsWithGlobals();
         const ctx = vmContext(deps, g);
         const vm = await findVm(ctx.fabric.cluster, ctx.virsh, name);
-        await ctx.virsh.run(virsh(vm.host, args(name, o.force === true), true));
+        await ctx.virsh.run(onDomain(vm.host, verbFor(o.force === true), name, true));
         deps.stdout(`${name}: ${done(g, verb)}`);
       });
   program
@@ -36,12 +32,10 @@ export function registerVmPower(program: Parent, deps: CliDeps): void {
       await startVm(await findVm(ctx.fabric.cluster, ctx.virsh, name), ctx);
       deps.stdout(`${name}: ${done(g, "start")}`);
     });
-  simple("stop", "shut a VM down (--force: power off)", (n, force) =>
-    force ? ["destroy", n] : ["shutdown", n],
+  simple("stop", "shut a VM down (--force: power off)", (force) =>
+    force ? "destroy" : "shutdown",
   );
-  simple("reboot", "reboot a VM (--force: reset)", (n, force) =>
-    force ? ["reset", n] : ["reboot", n],
-  );
+  simple("reboot", "reboot a VM (--force: reset)", (force) => (force ? "reset" : "reboot"));
 
   program
     .command("delete")

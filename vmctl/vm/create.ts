@@ -17,9 +17,10 @@ import { changeReservation, readLeases, setReservation, withDhcpLock } from "./d
 import { overlayAccess, privateDir } from "./disk-access.js";
 import { removeHostFile } from "./host-files.js";
 import type { Image } from "./images.js";
+import { checkVmName } from "./names.js";
 import { plugInterface, unplugInterface } from "./plug.js";
 import { Rollback } from "./rollback.js";
-import { listVms, macFor, tapName, virsh, vmPaths } from "./vms.js";
+import { listVms, macFor, onDomain, tapName, virsh, vmPaths } from "./vms.js";
 
 export interface CreateRequest {
   name: string;
@@ -56,20 +57,13 @@ export interface Created {
   rollback: Rollback;
 }
 
-const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-
 /**
  * Everything up to `virsh start`, each step with its undo. The caller waits for the boot and,
  * on any failure, runs `rollback` so nothing half-created stays behind.
  */
 export async function createVm(req: CreateRequest, ctx: VmContext): Promise<Created> {
   const { fabric } = ctx;
-  if (!NAME.test(req.name)) {
-    throw new AppError(
-      "INVALID",
-      `VM name "${req.name}": use lower-case letters, digits and - (a hostname label)`,
-    );
-  }
+  checkVmName(req.name);
   const host = req.host
     ? findHost(fabric.cluster, req.host)
     : (fabric.cluster.hosts[0] as HostSpec);
@@ -78,7 +72,7 @@ export async function createVm(req: CreateRequest, ctx: VmContext): Promise<Crea
   const run = fabric.runnerFor(host.target);
   const [existing, clash, leases] = await Promise.all([
     listVms(fabric.cluster, ctx.virsh, ctx.progress),
-    ctx.virsh.probe(virsh(host, ["domstate", req.name])),
+    ctx.virsh.probe(onDomain(host, "domstate", req.name)),
     readLeases(run, host, net),
   ]);
   if (existing.some((v) => v.instance.name === req.name)) {
@@ -156,15 +150,15 @@ export async function createVm(req: CreateRequest, ctx: VmContext): Promise<Crea
         changeReservation(run, host, net, { add: { mac, ip, name: req.name } }),
         defineDomain(ctx.virsh, host, xml).then(() =>
           rollback.push("domain", async () => {
-            await ctx.virsh.probe(virsh(host, ["destroy", req.name], true));
-            await ctx.virsh.run(virsh(host, ["undefine", req.name], true));
+            await ctx.virsh.probe(onDomain(host, "destroy", req.name, true));
+            await ctx.virsh.run(onDomain(host, "undefine", req.name, true));
           }),
         ),
       ]),
     );
 
     // 3. Start.
-    await ctx.virsh.run(virsh(host, ["start", req.name], true));
+    await ctx.virsh.run(onDomain(host, "start", req.name, true));
     return {
       name: req.name,
       uuid,
@@ -244,7 +238,7 @@ async function defineDomain(runner: Runner, host: HostSpec, xml: string): Promis
   const dir = mkdtempSync(join(tmpdir(), "vmctl-"));
   try {
     writeFileSync(join(dir, "domain.xml"), xml);
-    await runner.run(virsh(host, ["define", join(dir, "domain.xml")], true));
+    await runner.run(virsh(host, ["define", "--", join(dir, "domain.xml")], true));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -4,7 +4,7 @@ import { setReservation } from "./dhcp-server.js";
 import { removeHostFile } from "./host-files.js";
 import { knownHostsPath } from "./known-hosts.js";
 import { unplugInterface } from "./plug.js";
-import { tapName, type Vm, virsh, vmPaths } from "./vms.js";
+import { onDomain, tapName, type Vm, vmPaths } from "./vms.js";
 
 /**
  * Removes a VM and everything create made for it: domain, port (router and host /32, gratuitous
@@ -14,8 +14,8 @@ import { tapName, type Vm, virsh, vmPaths } from "./vms.js";
 export async function deleteVm(vm: Vm, keepDisk: boolean, ctx: VmContext): Promise<void> {
   const { host, instance: inst } = vm;
   const run = ctx.fabric.runnerFor(host.target);
-  await ctx.virsh.probe(virsh(host, ["destroy", inst.name], true));
-  await ctx.virsh.run(virsh(host, ["undefine", inst.name], true));
+  await ctx.virsh.probe(onDomain(host, "destroy", inst.name, true));
+  await ctx.virsh.run(onDomain(host, "undefine", inst.name, true));
   ctx.progress(`${inst.name}: domain removed from ${host.name}`);
   const tap = tapName(inst.uuid);
   if (inst.network)

@@ -4,7 +4,7 @@ import { findNetwork } from "../net/network.js";
 import type { VmContext } from "./create.js";
 import { setReservation } from "./dhcp-server.js";
 import { plugInterface, unplugInterface } from "./plug.js";
-import { tapName, type Vm, virsh } from "./vms.js";
+import { onDomain, tapName, type Vm } from "./vms.js";
 
 /**
  * Starts a VM, first re-plugging its interface if the tap is gone (taps do not survive a host
@@ -29,5 +29,5 @@ export async function startVm(vm: Vm, ctx: VmContext): Promise<void> {
     await setReservation(run, host, net, { add: { mac, ip, name: inst.name } });
     ctx.progress(`${inst.name}: port ${tap} re-plugged into ${net.name}`);
   }
-  await ctx.virsh.run(virsh(host, ["start", inst.name], true));
+  await ctx.virsh.run(onDomain(host, "start", inst.name, true));
 }

@@ -1,4 +1,5 @@
 import { AppError, lastLine } from "../../lib/errors.js";
+import { quote } from "../../lib/exec/command.js";
 import type { Runner } from "../../lib/exec/runner.js";
 import type { Instance } from "../../lib/instance.js";
 import { instanceFromDomainXml } from "../../lib/metadata-xml.js";
@@ -16,11 +17,26 @@ export function virsh(host: HostSpec, args: string[], mutates = false, input?: s
   return virshCommand(host.libvirt, args, mutates, input);
 }
 
-/** `virsh list --all` rows: ` 3    web1   running` / ` -    web2   shut off`. */
+/**
+ * `virsh VERB -- NAME`: a domain name is data, never an option, even one that starts with `-`
+ * (names of domains vmctl did not create are anything libvirt allows).
+ */
+export function onDomain(host: HostSpec, verb: string, name: string, mutates = false) {
+  return virsh(host, [verb, "--", name], mutates);
+}
+
+// virsh's own words for a domain's state (virshDomainStateToString), longest first.
+const STATES = "in shutdown|shut off|no state|pmsuspended|running|crashed|paused|idle";
+const ROW = new RegExp(`^\\s*(\\S+)\\s+(.+?)\\s+(${STATES})\\s*$`);
+
+/**
+ * `virsh list --all` rows: ` 3    web1   running` / ` -    web2   shut off`. A name may hold
+ * spaces, so the state is matched by its words and the name is what lies between.
+ */
 export function parseDomainList(text: string): { name: string; state: string }[] {
   return text
     .split("\n")
-    .map((l) => /^\s*(\S+)\s+(\S+)\s+(.+?)\s*$/.exec(l))
+    .map((l) => ROW.exec(l))
     .filter((m): m is RegExpExecArray => m !== null)
     .map((m) => ({ name: m[2] as string, state: m[3] as string }));
 }
@@ -44,7 +60,9 @@ export async function listVms(
       const domains = parseDomainList(list.stdout);
       if (domains.length === 0) return [];
       const dump = await virshRunner.run(
-        virsh(host, [domains.map((d) => `dumpxml ${quoteVirsh(d.name)}`).join("; ")]),
+        // virsh splits its own command line (`dumpxml A; dumpxml B`) as a POSIX shell does
+        // (virsh(1) "quoting"): shell quoting keeps a name such as `it's; x` one word.
+        virsh(host, [domains.map((d) => `dumpxml -- ${quote(d.name)}`).join("; ")]),
       );
       const states = new Map(domains.map((d) => [d.name, d.state]));
       return splitDomainXml(dump.stdout)
@@ -60,11 +78,6 @@ export async function findVm(cluster: Cluster, virshRunner: Runner, name: string
   const vm = (await listVms(cluster, virshRunner, () => {})).find((v) => v.instance.name === name);
   if (!vm) throw new AppError("NOT_FOUND", `no VM named ${name} (see: vmctl list)`);
   return vm;
-}
-
-/** virsh's own command line splits on spaces: quote a name for `dumpxml NAME; ...`. */
-function quoteVirsh(name: string): string {
-  return /^[A-Za-z0-9_.-]+$/.test(name) ? name : `'${name.replaceAll("'", "\\'")}'`;
 }
 
 /** Where a VM's files live on its host. */

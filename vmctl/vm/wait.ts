@@ -6,7 +6,7 @@ import type { HostSpec } from "../net/cluster.js";
 import type { Network } from "../net/model.js";
 import { dhcpPaths, parseLeases } from "./dhcp.js";
 import { readHostFile } from "./host-files.js";
-import { virsh } from "./vms.js";
+import { onDomain } from "./vms.js";
 
 export interface WaitTarget {
   name: string;
@@ -53,7 +53,7 @@ export async function waitUntilReady(
       what: "domain running",
       hint: `virsh -c ${t.host.libvirt} domstate ${t.name}`,
       done: async () =>
-        (await deps.virsh.probe(virsh(t.host, ["domstate", t.name]))).stdout.trim() === "running",
+        (await deps.virsh.probe(onDomain(t.host, "domstate", t.name))).stdout.trim() === "running",
     },
     {
       what: "DHCP lease",
