@@ -5,6 +5,7 @@ import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tapName } from "../../vmctl/vm/vms.js";
+import { livePid } from "../helpers/dhcp-lab.js";
 import { TestLibvirtd } from "../helpers/libvirtd.js";
 import { inNs, inNsAsync, run } from "../helpers/md-netns.js";
 import { MdserverProcess } from "../helpers/mdserver-process.js";
@@ -62,14 +63,7 @@ function snapshot() {
 }
 let before: ReturnType<typeof snapshot>;
 
-function isAlive(pidFile: string): boolean {
-  try {
-    process.kill(Number(readFileSync(pidFile, "utf8").trim()), 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+const isAlive = (pidFile: string) => livePid(pidFile) !== undefined;
 
 beforeAll(async () => {
   const built = (await exec("bash", [BUILD_IMAGE], { timeout: within(600_000) })).stdout.trim();

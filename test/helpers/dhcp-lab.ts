@@ -13,6 +13,7 @@ import { attachPort, detachPort } from "../../vmctl/net/port.js";
 import { freeAddresses } from "../../vmctl/vm/allocate.js";
 import { dhcpPaths, type Lease, parseHostsFile, parseLeases } from "../../vmctl/vm/dhcp.js";
 import { readLeases, setReservation } from "../../vmctl/vm/dhcp-server.js";
+import { parseProcStat } from "../../vmctl/vm/host-files.js";
 import { ip, run } from "./md-netns.js";
 import { FabricLab } from "./netns-fabric.js";
 
@@ -195,12 +196,13 @@ export class DhcpLab {
   }
 }
 
-function livePid(file: string): number | undefined {
+/** The PID in `file` if it runs and is no zombie (this machine's init reaps daemons late). */
+export function livePid(file: string): number | undefined {
   if (!existsSync(file)) return undefined;
   const pid = Number(readFileSync(file, "utf8").trim());
   try {
-    process.kill(pid, 0);
-    return pid;
+    const stat = parseProcStat(readFileSync(`/proc/${pid}/stat`, "utf8"));
+    return stat && stat.state !== "Z" ? pid : undefined;
   } catch {
     return undefined;
   }

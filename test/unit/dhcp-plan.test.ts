@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { EMPTY_STORE, type Network } from "../../vmctl/net/model.js";
 import { freeAddresses } from "../../vmctl/vm/allocate.js";
 import { type DhcpState, planDhcp, pruneLeases, withChange } from "../../vmctl/vm/dhcp.js";
+import { parseProcStat } from "../../vmctl/vm/host-files.js";
 
 const A = { mac: "52:54:00:00:00:0a", ip: "10.10.10.3", name: "a" };
 const B = { mac: "52:54:00:00:00:0b", ip: "10.10.10.4", name: "b" };
@@ -91,5 +92,16 @@ describe("address allocation", () => {
       "10.10.10.4",
       "10.10.10.6",
     ]);
+  });
+});
+
+describe("a process's state from /proc/PID/stat", () => {
+  it("reads the name (even with spaces and parentheses) and the state letter", () => {
+    expect(parseProcStat("4242 (dnsmasq) S 1 4242 4242 0 -1\n")).toEqual({
+      comm: "dnsmasq",
+      state: "S",
+    });
+    expect(parseProcStat("77 (a (b) c) Z 1 77")).toEqual({ comm: "a (b) c", state: "Z" });
+    expect(parseProcStat("")).toBeUndefined();
   });
 });

@@ -1,6 +1,6 @@
 import { dirname } from "node:path";
 import { cmd } from "../../lib/exec/command.js";
-import type { Runner } from "../../lib/exec/runner.js";
+import { DryRunRunner, type Runner } from "../../lib/exec/runner.js";
 import type { HostSpec } from "../net/cluster.js";
 import type { Network } from "../net/model.js";
 import {
@@ -17,7 +17,7 @@ import {
   type ReservationChange,
   withChange,
 } from "./dhcp.js";
-import { livePid, readHostFile, writeHostFile } from "./host-files.js";
+import { isRunning, livePid, readHostFile, writeHostFile } from "./host-files.js";
 
 /**
  * Runs `fn` holding the network's DHCP lock on the host: flock(1) on a file in the dhcp
@@ -84,7 +84,7 @@ export async function applyDhcp(
     readHostFile(run, p.hosts),
     readHostFile(run, p.leases),
     readHostFile(run, p.conf),
-    livePid(run, p.pid),
+    livePid(run, p.pid, "dnsmasq"),
   ]);
   const reservations = parseHostsFile(hosts ?? "");
   const cur = {
@@ -128,10 +128,14 @@ async function stopServer(
     return;
   }
   await run.run(cmd("kill", [String(pid)], true));
-  // Its lease file may be edited only once it is gone; tail --pid returns when it exits.
-  // Marked mutating: it belongs to the kill (a dry run prints both and waits for nothing).
-  const wait = ["10", "tail", "-s", "0.02", `--pid=${pid}`, "-f", "/dev/null"];
-  await run.run(cmd("timeout", wait, true));
+  // A dry run printed the kill instead: nothing to wait for.
+  if (run instanceof DryRunRunner) return;
+  // Its lease file may be edited only once it has exited (a zombie has closed its files).
+  const deadline = Date.now() + 10_000;
+  while (await isRunning(run, pid, "dnsmasq")) {
+    if (Date.now() > deadline) throw new Error(`dnsmasq (pid ${pid}) did not exit in 10 s`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 function unitFor(net: Network): string {

@@ -31,11 +31,33 @@ export async function removeHostFile(runner: Runner, path: string): Promise<void
   await runner.run(cmd("rm", ["-f", "--", path], true));
 }
 
-/** The PID in a pid file if that process is alive, else undefined. */
-export async function livePid(runner: Runner, pidFile: string): Promise<number | undefined> {
+/** `/proc/PID/stat`'s command name and state letter ("Z": exited, not yet reaped). */
+export function parseProcStat(text: string): { comm: string; state: string } | undefined {
+  const open = text.indexOf("(");
+  const close = text.lastIndexOf(")");
+  if (open < 0 || close < open) return undefined;
+  return { comm: text.slice(open + 1, close), state: text.slice(close + 2, close + 3) };
+}
+
+/**
+ * Whether `pid` runs `comm` on the host. A zombie does not count: it has closed every file and
+ * socket, and waits only for its parent (or init, for a daemon) to reap it. The name guards
+ * against a stale pid file (after a reboot) naming some other process.
+ */
+export async function isRunning(runner: Runner, pid: number, comm: string): Promise<boolean> {
+  const r = await runner.probe(cmd("cat", ["--", `/proc/${pid}/stat`]));
+  const stat = r.exitCode === 0 ? parseProcStat(r.stdout) : undefined;
+  return stat !== undefined && stat.comm === comm && stat.state !== "Z";
+}
+
+/** The PID in a pid file if that process runs `comm`, else undefined. */
+export async function livePid(
+  runner: Runner,
+  pidFile: string,
+  comm: string,
+): Promise<number | undefined> {
   const text = await readHostFile(runner, pidFile);
   const pid = Number(text?.trim());
   if (!Number.isInteger(pid) || pid <= 1) return undefined;
-  const r = await runner.probe(cmd("kill", ["-0", String(pid)]));
-  return r.exitCode === 0 ? pid : undefined;
+  return (await isRunning(runner, pid, comm)) ? pid : undefined;
 }
