@@ -132,8 +132,9 @@ export class DhcpLab {
     // lease is wanted. -1: one attempt; once bound it forks to the background (killed by PID).
     const args = ["-4", "-1", "-sf", "/bin/true", "-cf", f("conf"), "-lf", f("lease")];
     // dhclient -1 exits 2 when no server answered in time.
-    const code = await new Promise<number>((resolve, reject) =>
-      execFile(
+    let started = 0;
+    const code = await new Promise<number>((resolve, reject) => {
+      const child = execFile(
         "ip",
         ["netns", "exec", vm.ns, "dhclient", ...args, "-pf", f("pid"), "eth0"],
         { timeout: (timeoutS + 30) * 1000 },
@@ -142,8 +143,16 @@ export class DhcpLab {
           if (c === 0 || c === 2) resolve(c);
           else reject(new Error(`dhclient in ${vm.ns}: ${err?.message}\n${stderr}`));
         },
-      ),
-    );
+      );
+      started = child.pid ?? 0;
+    });
+    // Bound, it forks and the child rewrites the pid file (ip netns exec execs dhclient, so the
+    // first PID is ours): wait for the daemon's PID, or it could not be ended by PID later.
+    const deadline = Date.now() + 5000;
+    while (code === 0 && !this.daemonPid(vm.name, started)) {
+      if (Date.now() > deadline) throw new Error(`dhclient in ${vm.ns}: no daemon pid file`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
     if (code === 2) return "";
     const leases = existsSync(f("lease")) ? readFileSync(f("lease"), "utf8") : "";
     return /fixed-address ([0-9.]+);/.exec(leases)?.[1] ?? "";
@@ -188,6 +197,11 @@ export class DhcpLab {
       }
     }
     this.lab.destroy();
+  }
+
+  private daemonPid(name: string, notPid: number): number | undefined {
+    const pid = livePid(join(this.lab.dir, `${name}.dhclient.pid`));
+    return pid !== notPid ? pid : undefined;
   }
 
   private stopClient(name: string): void {
