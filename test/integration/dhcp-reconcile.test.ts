@@ -15,6 +15,7 @@ import { vmctl } from "../helpers/netns-fabric.js";
 const lab = new DhcpLab();
 const libvirtd = new TestLibvirtd(lab.lab.hosts.host1, { createNamespace: false });
 const vms: Record<string, NsVm> = {};
+const defined: string[] = [];
 
 function define(vm: NsVm): void {
   const xml = domainXml({
@@ -34,6 +35,7 @@ function define(vm: NsVm): void {
   const file = join(lab.lab.dir, `${vm.name}.xml`);
   writeFileSync(file, xml);
   libvirtd.virsh("define", file);
+  defined.push(vm.name);
 }
 
 async function apply(...args: string[]) {
@@ -53,6 +55,14 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  // Definitions persist in the machine's libvirt config directory: never leave one behind.
+  for (const name of defined) {
+    try {
+      libvirtd.virsh("undefine", name);
+    } catch {
+      // undefined by the test already
+    }
+  }
   lab.down();
   await libvirtd.stop();
 });
