@@ -15,6 +15,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ec2Uuid, type Identity } from "../../vmctl/libvirt/domain-xml.js";
 import { TestDnsmasq } from "../helpers/dnsmasq.js";
+import { type GuestShell, packageChecksUnderSystemd } from "../helpers/guest-systemd.js";
 import { TestLibvirtd } from "../helpers/libvirtd.js";
 import { inNsAsync, ip, run } from "../helpers/md-netns.js";
 import { MdserverProcess } from "../helpers/mdserver-process.js";
@@ -23,8 +24,9 @@ import { detectVirtType } from "../helpers/virt-type.js";
 import { budget, waitUntil } from "../helpers/wait.js";
 
 /**
- * Real cloud-init guests (Debian 12, built by build-test-image.sh) boot under libvirt and get
- * their identity from mdserver. Everything lives in one host namespace of this run's own:
+ * Real cloud-init guests (Debian 12 with cloud-init 22.4 and Debian 13 with cloud-init 25,
+ * built by build-test-image.sh) boot under libvirt and get their identity from mdserver; the
+ * Debian 13 guest then installs the .deb and runs its units under real systemd. Everything lives in one host namespace of this run's own:
  *   bridge br0: 10.10.10.1/24 + 169.254.169.254/32, no uplink (no path to any real network);
  *   dnsmasq (DHCP only, static reservations), libvirtd (+ virtlogd), mdserver.
  */
@@ -47,15 +49,37 @@ const exec = promisify(execFile);
 // to its DHCP lease (docs/libvirt.md), and a limit is a hang guard, not a performance check.
 const within = budget(20 * 60_000);
 
+type Variant = "debian12" | "debian13";
+const TITLE: Record<Variant, string> = { debian12: "Debian 12", debian13: "Debian 13" };
 interface Planned {
   name: string;
   ip: string;
   mac: string;
   identity: Identity;
+  image: Variant;
 }
 const PLANNED: Planned[] = [
-  { name: `${RUN}-ec2`, ip: "10.10.10.11", mac: "52:54:00:0a:0a:0b", identity: "ec2" },
-  { name: `${RUN}-plain`, ip: "10.10.10.12", mac: "52:54:00:0a:0a:0c", identity: "plain" },
+  {
+    name: `${RUN}-ec2`,
+    ip: "10.10.10.11",
+    mac: "52:54:00:0a:0a:0b",
+    identity: "ec2",
+    image: "debian12",
+  },
+  {
+    name: `${RUN}-plain`,
+    ip: "10.10.10.12",
+    mac: "52:54:00:0a:0a:0c",
+    identity: "plain",
+    image: "debian12",
+  },
+  {
+    name: `${RUN}-d13`,
+    ip: "10.10.10.13",
+    mac: "52:54:00:0a:0a:0d",
+    identity: "ec2",
+    image: "debian13",
+  },
 ];
 const dnsmasq = new TestDnsmasq(
   HOST,
@@ -69,40 +93,65 @@ const dnsmasq = new TestDnsmasq(
 const DATASOURCE: Record<Identity, string> = { ec2: "DataSourceEc2Local", plain: "DataSourceEc2" };
 const CLOUD: Record<Identity, string> = { ec2: "aws", plain: "unknown" };
 const guests: TestGuest[] = [];
-let image: TestImage;
+const images = {} as Record<Variant, TestImage>;
+const reports: string[] = [];
 let publicKey = "";
 const passwordHash = run("openssl", ["passwd", "-6", randomBytes(9).toString("base64")]).trim();
 let hostNsCreated = false;
 
-/** Runs a command in the guest over ssh from the host namespace (key auth only). */
-function ssh(guestIp: string, command: string, timeoutMs = 30_000): Promise<string> {
-  const limit = within(timeoutMs);
-  return inNsAsync(
-    HOST,
-    "ssh",
-    [
-      ...["-i", sshKey, "-o", "BatchMode=yes", "-o", "PasswordAuthentication=no"],
-      ...["-o", "ConnectTimeout=5", "-o", `UserKnownHostsFile=${knownHosts}`],
-      // Test only: a fresh per-run known_hosts. vmctl ssh must pin the key learned at boot.
-      ...["-o", "StrictHostKeyChecking=accept-new", "-o", "LogLevel=ERROR"],
-      `debian@${guestIp}`,
-      command,
-    ],
-    limit,
-  );
+/** ssh and scp options: key auth only; a fresh per-run known_hosts (test only: vmctl ssh must
+ * pin the key learned at boot). */
+const SSH_OPTS = () => [
+  ...["-i", sshKey, "-o", "BatchMode=yes", "-o", "PasswordAuthentication=no"],
+  ...["-o", "ConnectTimeout=5", "-o", `UserKnownHostsFile=${knownHosts}`],
+  ...["-o", "StrictHostKeyChecking=accept-new", "-o", "LogLevel=ERROR"],
+];
+
+/**
+ * Runs a command in the guest over ssh from the host namespace. A refused connection is tried
+ * again for a while: cloud-init restarts sshd while it configures it (seen with 25.x), after
+ * the first login already worked.
+ */
+async function ssh(guestIp: string, command: string, timeoutMs = 30_000): Promise<string> {
+  const args = [...SSH_OPTS(), `debian@${guestIp}`, command];
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await inNsAsync(HOST, "ssh", args, within(timeoutMs));
+    } catch (err) {
+      const refused = /port 22: Connection refused/.test(String(err));
+      if (!refused || attempt >= 30) throw err;
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+  }
+}
+
+function shellOf(guestIp: string): GuestShell {
+  return {
+    ssh: (command, timeoutMs) => ssh(guestIp, command, timeoutMs),
+    copy: async (local, remote) => {
+      await inNsAsync(
+        HOST,
+        "scp",
+        [...SSH_OPTS(), local, `debian@${guestIp}:${remote}`],
+        within(60_000),
+      );
+    },
+  };
 }
 
 beforeAll(async () => {
   mkdirSync(guestDir, { recursive: true });
   chmodSync(join(CACHE, "runs"), 0o755);
   chmodSync(guestDir, 0o755);
-  const built = (await exec("bash", [BUILD_IMAGE], { timeout: within(300_000) })).stdout.trim();
-  const dir = built.split("\n").pop() ?? "";
-  image = {
-    base: join(dir, "base.qcow2"),
-    kernel: join(dir, "vmlinuz"),
-    initrd: join(dir, "initrd.img"),
-  };
+  for (const variant of Object.keys(TITLE) as Variant[]) {
+    const built = await exec("bash", [BUILD_IMAGE, variant], { timeout: within(600_000) });
+    const dir = built.stdout.trim().split("\n").pop() ?? "";
+    images[variant] = {
+      base: join(dir, "base.qcow2"),
+      kernel: join(dir, "vmlinuz"),
+      initrd: join(dir, "initrd.img"),
+    };
+  }
   run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", `${RUN}@test`, "-f", sshKey]);
   publicKey = readFileSync(`${sshKey}.pub`, "utf8").trim();
 
@@ -130,7 +179,7 @@ beforeAll(async () => {
     ].join("\n"),
   );
   await mdserver.start();
-}, 360_000);
+}, 1_200_000);
 
 afterAll(async () => {
   const problems: string[] = [];
@@ -152,11 +201,12 @@ afterAll(async () => {
     rmSync(tmp, { recursive: true, force: true });
   });
   console.log(`guest-boot timings (ms after virsh start): ${JSON.stringify(timings)}`);
+  for (const line of reports) console.log(`guest-boot: ${line}`);
   expect(problems).toEqual([]);
 }, 120_000);
 
 function bootAndCheck(p: Planned, cpus: number): void {
-  describe(`a real Debian 12 guest with the ${p.identity} identity`, () => {
+  describe(`a real ${TITLE[p.image]} guest with the ${p.identity} identity`, () => {
     let guest: TestGuest;
     const requests = () => mdserver.requests().filter((l) => l.client === p.ip);
 
@@ -179,7 +229,7 @@ function bootAndCheck(p: Planned, cpus: number): void {
           },
         },
         libvirtd,
-        image,
+        images[p.image],
         BRIDGE,
         detectVirtType(),
         guestDir,
@@ -189,7 +239,7 @@ function bootAndCheck(p: Planned, cpus: number): void {
       guest.start();
       const opts = { since, consoleLog: guest.consoleLog };
       const t: Record<string, number> = {};
-      timings[p.identity] = t;
+      timings[p.name] = t;
       t.lease = (
         await waitUntil(
           `a DHCP lease for ${p.mac} in ${dnsmasq.leaseFile}`,
@@ -274,6 +324,12 @@ function bootAndCheck(p: Planned, cpus: number): void {
         expect(gets.some((l) => l.status === 200)).toBe(true);
       });
     }
+
+    if (p.image === "debian13")
+      packageChecksUnderSystemd(
+        () => shellOf(p.ip),
+        (l) => reports.push(l),
+      );
 
     it("stops: its domain is destroyed and undefined, its overlay removed", () => {
       expect(guest.remove()).toEqual([]);

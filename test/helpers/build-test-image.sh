@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
-# Builds the e2e tests' Debian 12 cloud image (docs/libvirt.md, docs/cloud-init.md) and
-# prints the directory holding it: base.qcow2, vmlinuz, initrd.img (direct kernel boot: the
-# image has no bootloader and no partition table; root=/dev/vda).
+# Builds an e2e test cloud image (docs/libvirt.md, docs/cloud-init.md) and prints the
+# directory holding it: base.qcow2, vmlinuz, initrd.img (direct kernel boot: the image has no
+# bootloader and no partition table; root=/dev/vda).
+#
+# Variants (first argument):
+#   debian12   (default) Debian 12 with cloud-init 22.4: the guests of the lifecycle tests.
+#   debian13   Debian 13 with cloud-init 25 and what the packages need at run time (Node.js
+#              20, libvirt's client, dnsmasq): the guest that installs the .deb and runs its
+#              units under real systemd.
 #
 # Cached under $CACHE (default /var/cache/mdserver-test) by a key made of this script's own
 # content (which holds the package list and the image config), so a rerun takes ~0 s.
@@ -9,19 +15,37 @@
 set -euo pipefail
 
 CACHE=${MDSERVER_TEST_CACHE:-/var/cache/mdserver-test}
-SUITE=bookworm
+VARIANT=${1:-debian12}
 PACKAGES=(
   systemd-sysv udev iproute2 cloud-init openssh-server sudo
-  linux-image-cloud-amd64 initramfs-tools
-  # cloud-init renders its fallback network (DHCP on the first NIC) as ifupdown (eni) here,
-  # and its Ec2Local stage (aws identity) runs dhclient for an ephemeral lease.
-  ifupdown isc-dhcp-client netbase
+  linux-image-cloud-amd64 initramfs-tools netbase
   # ping, for the reachability checks of the e2e tests.
   iputils-ping
 )
+HOOKS=()
+case "$VARIANT" in
+debian12)
+  SUITE=bookworm
+  # cloud-init renders its fallback network (DHCP on the first NIC) as ifupdown (eni) here,
+  # and its Ec2Local stage (aws identity) runs dhclient for an ephemeral lease.
+  PACKAGES+=(ifupdown isc-dhcp-client)
+  ;;
+debian13)
+  SUITE=trixie
+  # As Debian 13's own cloud images: systemd-networkd renders the network (cloud-init's
+  # networkd renderer when ifupdown is absent), dhcpcd gives Ec2Local its ephemeral lease.
+  # The .deb's dependencies, so that it installs offline; curl to ask the installed mdserver.
+  PACKAGES+=(dhcpcd-base nodejs adduser libvirt-clients dnsmasq-base curl)
+  HOOKS+=(--customize-hook='chroot "$1" systemctl enable systemd-networkd')
+  ;;
+*)
+  echo "build-test-image: unknown variant $VARIANT (debian12, debian13)" >&2
+  exit 2
+  ;;
+esac
 
 key=$(sha256sum "$0" | cut -c1-16)
-out="$CACHE/debian12-$key"
+out="$CACHE/$VARIANT-$key"
 if [ -f "$out/done" ]; then
   echo "$out"
   exit 0
@@ -48,6 +72,7 @@ mmdebstrap --variant=minbase --quiet \
     IFS=,
     echo "${PACKAGES[*]}"
   )" \
+  "${HOOKS[@]}" \
   "$SUITE" "$root" >&2
 
 # ds-identify reads datasource_list only in this one-line form (docs/cloud-init.md).
