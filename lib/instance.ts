@@ -14,6 +14,8 @@ export interface Instance {
   instanceId: string;
   hostname: string | undefined;
   network: string | undefined;
+  /** The network's IPv4 CIDR (10.10.10.0/24): meta-data's subnet and VPC blocks. */
+  subnet: string | undefined;
   /** Addresses this instance asks from; the source address of a request selects it. */
   addresses: string[];
   /** MACs of the domain's interfaces, lower case; the first is the primary one. */

@@ -1,7 +1,7 @@
 import { isIP } from "node:net";
 import { XMLParser } from "fast-xml-parser";
 import { type Instance, instanceIdFromUuid, type SshKey } from "./instance.js";
-import { normalizeMac } from "./net-address.js";
+import { isIpv4Cidr, normalizeMac } from "./net-address.js";
 
 /**
  * The project's element inside a libvirt domain's <metadata>. vmctl writes it, mdserver reads it.
@@ -9,6 +9,7 @@ import { normalizeMac } from "./net-address.js";
  *   <vmctl:instance xmlns:vmctl="urn:vmctl:instance:1">
  *     <vmctl:hostname>web1</vmctl:hostname>        optional, default: the domain name
  *     <vmctl:network>net1</vmctl:network>          optional
+ *     <vmctl:subnet>10.10.10.0/24</vmctl:subnet>   optional: the network's CIDR
  *     <vmctl:ip>10.10.10.11</vmctl:ip>             one or more; identifies the VM's requests
  *     <vmctl:ssh-key name="alice">ssh-ed25519 AAAA...</vmctl:ssh-key>   zero or more
  *     <vmctl:password-hash>$6$...</vmctl:password-hash>                 optional
@@ -58,6 +59,8 @@ export function instanceFromDomainXml(xml: string): Instance | undefined {
     instanceId: instanceIdFromUuid(uuid),
     hostname: field("hostname"),
     network: field("network"),
+    // A hand-written record with a malformed CIDR just serves no subnet blocks.
+    subnet: [field("subnet")].find((s) => s !== undefined && isIpv4Cidr(s)),
     addresses: list("ip")
       .map(text)
       .filter((a): a is string => !!a && isIP(a) !== 0),
@@ -127,6 +130,7 @@ export const escapeXml = (s: string): string =>
 export interface MetadataFields {
   hostname?: string;
   network?: string;
+  subnet?: string;
   addresses: string[];
   sshKeys: SshKey[];
   passwordHash?: string;
@@ -146,6 +150,7 @@ export function renderMetadataElement(f: MetadataFields): string {
   const lines = [`  <${p}:instance xmlns:${p}="${METADATA_NS}">`];
   if (f.hostname) lines.push(el("hostname", f.hostname));
   if (f.network) lines.push(el("network", f.network));
+  if (f.subnet) lines.push(el("subnet", f.subnet));
   for (const ip of f.addresses) lines.push(el("ip", ip));
   for (const k of f.sshKeys) lines.push(el("ssh-key", k.key, ` name="${escapeXml(k.name)}"`));
   if (f.passwordHash) lines.push(el("password-hash", f.passwordHash));

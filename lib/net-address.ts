@@ -13,3 +13,11 @@ export function normalizeMac(mac: string): string | undefined {
   const m = mac.trim().toLowerCase().replaceAll("-", ":");
   return MAC.test(m) ? m : undefined;
 }
+
+/** An IPv4 network in CIDR form, e.g. 10.10.10.0/24. */
+export function isIpv4Cidr(text: string): boolean {
+  const [addr, len, ...rest] = text.split("/");
+  return (
+    rest.length === 0 && isIP(addr ?? "") === 4 && /^\d{1,2}$/.test(len ?? "") && Number(len) <= 32
+  );
+}

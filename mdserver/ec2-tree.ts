@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { amiIdFor, type Instance } from "../lib/instance.js";
 import type { MdserverConfig } from "./config/mdserver-config.js";
 import type { IdentitySigner } from "./identity/identity-store.js";
@@ -43,8 +44,9 @@ export function buildTree(
     "local-hostname": leaf(fqdn),
     "local-ipv4": ip ? leaf(ip) : undefined,
     mac: mac ? leaf(mac) : undefined,
-    // Listing MACs makes cloud-init write dhcp4 for each: only when the admin says they get DHCP.
-    network: s["network-interfaces"] && mac ? networkTree(inst, mac) : undefined,
+    // cloud-init 24+ warns without it (and boots "degraded"); listing MACs makes it write dhcp4
+    // for each, and vmctl's guests get DHCP on theirs: on by default.
+    network: s["network-interfaces"] && mac ? networkTree(inst, config, fqdn) : undefined,
     placement: dir({ "availability-zone": leaf(s["availability-zone"]), region: leaf(s.region) }),
     "public-keys": keys.length
       ? dir(publicKeys, keys.map((k, i) => `${i}=${k.name}`).join("\n"))
@@ -69,13 +71,35 @@ function identityTree(document: string, signer: IdentitySigner | undefined): Dir
   });
 }
 
-function networkTree(inst: Instance, primary: string): Tree {
+/** An AWS-shaped resource id (eni-, vpc-, subnet-, sg- and 17 hex), stable for its inputs. */
+const awsId = (prefix: string, ...parts: string[]) =>
+  `${prefix}-${createHash("sha256").update(parts.join("\0")).digest("hex").slice(0, 17)}`;
+
+/**
+ * network/interfaces/macs/<mac>/, with the leaves AWS serves. Each vmctl network stands for a
+ * VPC with one subnet of the same CIDR (and one security group); the first MAC holds the
+ * instance's address. Leaves whose value the record does not carry are left out, never empty.
+ */
+function networkTree(inst: Instance, config: MdserverConfig, fqdn: string): Tree {
+  const net = inst.network ?? inst.subnet ?? "default";
+  const cidr = inst.subnet ? leaf(inst.subnet) : undefined;
   const macs: Record<string, Tree> = {};
   inst.macs.forEach((mac, i) => {
+    const primary = i === 0 && inst.addresses[0] !== undefined;
     macs[mac] = dir({
       "device-number": leaf(String(i)),
-      "local-ipv4s": mac === primary && inst.addresses[0] ? leaf(inst.addresses[0]) : undefined,
+      "interface-id": leaf(awsId("eni", inst.uuid, mac)),
+      "local-hostname": primary ? leaf(fqdn) : undefined,
+      "local-ipv4s": primary ? leaf(inst.addresses[0] as string) : undefined,
       mac: leaf(mac),
+      "owner-id": leaf(config.server["account-id"]),
+      "security-group-ids": leaf(awsId("sg", net)),
+      "security-groups": leaf(net),
+      "subnet-id": leaf(awsId("subnet", net)),
+      "subnet-ipv4-cidr-block": cidr,
+      "vpc-id": leaf(awsId("vpc", net)),
+      "vpc-ipv4-cidr-block": cidr,
+      "vpc-ipv4-cidr-blocks": cidr,
     });
   });
   return dir({ interfaces: dir({ macs: dir(macs) }) });

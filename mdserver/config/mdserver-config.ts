@@ -49,7 +49,7 @@ export const MDSERVER_KEYS = {
       return t;
     },
   },
-  "network-interfaces": bool(false),
+  "network-interfaces": bool(true),
   "log-requests": bool(true),
 };
 

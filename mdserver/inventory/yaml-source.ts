@@ -9,7 +9,7 @@ import {
   isUuid,
   uuidFromName,
 } from "../../lib/instance.js";
-import { normalizeMac } from "../../lib/net-address.js";
+import { isIpv4Cidr, normalizeMac } from "../../lib/net-address.js";
 import { describeIssue, loadYaml } from "../../lib/yaml-file.js";
 import { MAX_RECORD_USER_DATA } from "../user-data.js";
 
@@ -29,6 +29,7 @@ import { MAX_RECORD_USER_DATA } from "../user-data.js";
  *       user-data: |                # served byte for byte; at most 16 KiB (AWS's limit);
  *         #cloud-config             # binary (gzip): user-data: !!binary H4sI...
  *       image, instance-type, network, created
+ *       subnet: 10.0.0.0/24         # optional: the network's CIDR (meta-data's subnet blocks)
  */
 const text = (what = "text") =>
   z.union([z.string(), z.number()], {
@@ -87,6 +88,12 @@ const entrySchema = z
       image: text().optional(),
       "instance-type": text().optional(),
       network: text().optional(),
+      subnet: z
+        .string({ error: "expected a CIDR like 10.0.0.0/24" })
+        .refine(isIpv4Cidr, {
+          error: (iss) => `"${String(iss.input)}" is not a CIDR like 10.0.0.0/24`,
+        })
+        .optional(),
       // YAML reads an unquoted 2026-01-01T00:00:00Z as a date.
       created: z
         .union([z.string(), z.date().transform((d) => d.toISOString())], {
@@ -133,6 +140,7 @@ function toInstance(where: string, e: Entry): Instance {
     instanceId: instanceIdFromUuid(uuid),
     hostname: opt(e.hostname),
     network: opt(e.network),
+    subnet: e.subnet,
     addresses,
     macs: e.macs ?? (e.mac === undefined ? [] : [e.mac]),
     sshKeys: Object.entries(e["ssh-keys"] ?? {}).map(([n, key]) => ({ name: n, key })),

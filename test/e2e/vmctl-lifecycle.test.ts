@@ -198,8 +198,17 @@ describe("vmctl on real libvirt", () => {
 
   it("logs in with vmctl ssh against the pinned host key; hostname and cloud-init are right", async () => {
     expect((await sshIn("web1", "hostname")).stdout.trim()).toBe("web1");
+    // ok() requires exit 0: done (1 is error, 2 "degraded done" from cloud-init 23.4 on).
     const status = (await sshIn("web1", "cloud-init status --long")).stdout;
+    console.log(`web1 cloud-init status --long:\n${status}`);
     expect(status).toMatch(/^status: done$/m);
+    const logged = await sshIn(
+      "web1",
+      "sudo -n grep -E '\\[(WARNING|ERROR|CRITICAL)\\]' /var/log/cloud-init.log || true",
+    );
+    expect(logged.stdout.trim()).toBe("");
+    // vmctl show reads the same boot from the serial console.
+    expect((await ok(["show", "web1"])).stdout).toMatch(/^cloudInit:\s+done$/m);
     expect(status).toMatch(/DataSourceEc2/);
     const known = readFileSync(join(lab.dir, "host1/known_hosts/web1"), "utf8");
     expect(known).toMatch(/^10\.10\.10\.3 ssh-ed25519 \S+\n$/);

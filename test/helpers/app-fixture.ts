@@ -20,6 +20,7 @@ export function instance(over: Partial<Instance> = {}): Instance {
     instanceId: instanceIdFromUuid(uuid),
     hostname: undefined,
     network: "net1",
+    subnet: "10.0.0.0/24",
     addresses: ["10.0.0.5"],
     macs: ["52:54:00:00:00:05"],
     sshKeys: [{ name: "alice", key: KEY_A }],

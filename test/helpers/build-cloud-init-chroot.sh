@@ -10,7 +10,9 @@ set -euo pipefail
 
 SUITE=${1:-trixie}
 CACHE=${MDSERVER_TEST_CACHE:-/var/cache/mdserver-test}
-PACKAGES=(cloud-init python3)
+# netplan.io: trixie's cloud images render network config with netplan; without a renderer
+# cloud-init cannot compute the network config at all.
+PACKAGES=(cloud-init python3 netplan.io)
 
 key=$( (
   cat "$0"

@@ -84,9 +84,14 @@ datasource:
     metadata_urls: ['http://169.254.169.254']
 # Debian's locale-gen fails without this and cloud-init then ends in "error".
 locale: C.UTF-8
-# One host key type: RSA/ECDSA generation costs ~9 s under TCG.
-ssh_genkeytypes: [ed25519]
+# This image renders ENI (ifupdown). A guest without the ec2 identity finds its datasource only
+# at init-network, after networking.service brought the NIC up; cloud-init 22.4 then re-applies
+# the metadata's (identical) DHCP config and runs `ifup ens2`, whose "already configured" on
+# stderr it logs as a WARNING. The NIC is up already: skip that second activation.
+disable_network_activation: true
 EOF
+# No ssh_genkeytypes limit: phone_home reads every host key type it knows and logs a warning
+# for each missing file (a "degraded" boot), so the guest generates them all (~9 s under TCG).
 
 # The guest's identity comes from metadata, never from the build host.
 : >"$root/etc/resolv.conf"

@@ -23,9 +23,21 @@ p.add_argument("--serial", default="")
 p.add_argument("--max-wait", type=int, default=10)
 p.add_argument("--timeout", type=int, default=5)
 p.add_argument("--phone-home", action="store_true", help="then run cc_phone_home on the user-data")
+p.add_argument("--nic", help="MAC=NAME: the guest's NIC; then render the network config for it")
 args = p.parse_args()
 
 logging.basicConfig(stream=sys.stderr, level=logging.DEBUG)
+
+# Every warning cloud-init logs: from 23.4 on each one makes a boot "degraded".
+warnings = []
+
+
+class WarningCollector(logging.Handler):
+    def emit(self, record):
+        warnings.append(record.getMessage())
+
+
+logging.getLogger().addHandler(WarningCollector(level=logging.WARNING))
 
 
 def platform_data():
@@ -40,6 +52,14 @@ def platform_data():
 
 
 ec2._collect_platform_data = platform_data
+
+if args.nic:
+    # The NICs a guest would have: this namespace's own interfaces have other MACs and names.
+    from cloudinit import net
+
+    nic_mac, nic_name = args.nic.split("=")
+    net.get_interfaces_by_mac = lambda *a, **k: {nic_mac: nic_name}
+    net.find_fallback_nic = lambda *a, **k: nic_name
 
 # Count the HTTP requests cloud-init makes, so a test can wait for the server to log them all.
 requests = [0]
@@ -105,5 +125,9 @@ if found and args.phone_home:
     c = cloud.Cloud(ds, paths, sys_cfg, distro, None)
     cc_phone_home.handle("phone_home", cfg, c, logging.getLogger("phone_home"), [])
     out["phone_home_url"] = cfg.get("phone_home", {}).get("url")
+if found and args.nic:
+    out["network_config"] = ds.network_config
+out["version"] = __import__("cloudinit.version", fromlist=["version_string"]).version_string()
+out["warnings"] = warnings
 out["requests"] = requests[0]
 print(json.dumps(out, default=str))

@@ -1,7 +1,9 @@
+import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { instanceIdFromUuid } from "../../lib/instance.js";
@@ -9,6 +11,7 @@ import { inNsAsync, MdNetwork } from "../helpers/md-netns.js";
 import { MdserverProcess } from "../helpers/mdserver-process.js";
 
 const CLIENT = resolve(import.meta.dirname, "../helpers/ec2-client.py");
+const BUILD_CHROOT = resolve(import.meta.dirname, "../helpers/build-cloud-init-chroot.sh");
 const ALICE =
   "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa alice@laptop";
 const ADMIN =
@@ -30,20 +33,37 @@ interface ClientResult {
   userdata_parts?: (string | null)[];
   identity?: Record<string, unknown>;
   api_version?: string;
+  network_config?: unknown;
+  version: string;
+  warnings: string[];
   requests: number;
 }
+
+/** Debian trixie's cloud-init (25.x), in a cached chroot; the client is copied into it. */
+const trixie = { root: "", client: "" };
 
 /** Runs cloud-init's own DataSourceEc2 inside a VM namespace. */
 async function cloudInit(
   vm: string,
-  opts: { uuid?: string; serial?: string; maxWait?: number; phoneHome?: boolean } = {},
+  opts: {
+    uuid?: string;
+    serial?: string;
+    maxWait?: number;
+    phoneHome?: boolean;
+    nic?: string;
+    trixie?: boolean;
+  } = {},
 ): Promise<ClientResult> {
-  const args = [CLIENT, "--max-wait", String(opts.maxWait ?? 20)];
+  const args = [opts.trixie ? trixie.client : CLIENT, "--max-wait", String(opts.maxWait ?? 20)];
   if (opts.uuid) args.push("--uuid", opts.uuid);
   if (opts.serial) args.push("--serial", opts.serial);
   if (opts.phoneHome) args.push("--phone-home");
+  if (opts.nic) args.push("--nic", opts.nic);
   // Debian's python3, where the cloud-init package lives (not whatever python3 is first on PATH).
-  const r = JSON.parse(await inNsAsync(vm, "/usr/bin/python3", args)) as ClientResult;
+  const out = opts.trixie
+    ? await inNsAsync(vm, "chroot", [trixie.root, "/usr/bin/python3", ...args])
+    : await inNsAsync(vm, "/usr/bin/python3", args);
+  const r = JSON.parse(out) as ClientResult;
   // Wait until mdserver has logged every request the client made.
   const client = inNsAddress(vm);
   await server.waitFor(
@@ -81,6 +101,7 @@ describe("mdserver with Debian's cloud-init EC2 datasource as the client", () =>
       [
         "instances:",
         `  - {name: web1, ip: 10.10.10.11, uuid: ${WEB_UUID}, mac: "52:54:00:00:00:11",`,
+        "     subnet: 10.10.10.0/24,",
         `     ssh-keys: {alice: "${ALICE}"}}`,
         `  - {name: aws1, ip: 10.10.10.12, uuid: ${AWS_UUID}}`,
         "  - {name: db1, ip: 10.10.10.13}",
@@ -105,11 +126,20 @@ describe("mdserver with Debian's cloud-init EC2 datasource as the client", () =>
       ].join("\n"),
     );
     await server.start();
-  });
+    const built = await promisify(execFile)("bash", [BUILD_CHROOT, "trixie"], {
+      timeout: 600_000,
+    });
+    trixie.root = built.stdout.trim().split("\n").pop() ?? "";
+    const inside = `/tmp/${net.id}`;
+    mkdirSync(join(trixie.root, inside), { recursive: true });
+    copyFileSync(CLIENT, join(trixie.root, inside, "ec2-client.py"));
+    trixie.client = `${inside}/ec2-client.py`;
+  }, 660_000);
 
   afterAll(async () => {
     await server.stop();
     net.destroy();
+    if (trixie.client) rmSync(join(trixie.root, "tmp", net.id), { recursive: true, force: true });
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -189,6 +219,34 @@ describe("mdserver with Debian's cloud-init EC2 datasource as the client", () =>
     const warnings = server.lines.filter((l) => l.level === "warn" && l.client === "10.10.10.99");
     expect(warnings).toHaveLength(1);
   });
+
+  it.each([
+    { release: "22.4 (Debian 12)", trixie: false, version: /^22\.4/ },
+    { release: "25.x (Debian trixie)", trixie: true, version: /^25\./ },
+  ])(
+    "lets cloud-init $release render the guest's network from meta-data, warning-free",
+    async (c) => {
+      const r = await cloudInit(vms.web as string, {
+        nic: "52:54:00:00:00:11=ens3",
+        trixie: c.trixie,
+      });
+      expect(r.version).toMatch(c.version);
+      expect(r.found).toBe(true);
+      // One NIC: DHCP on it, matched by MAC (the fabric's dnsmasq answers it).
+      expect(r.network_config).toEqual({
+        version: 2,
+        ethernets: {
+          ens3: {
+            dhcp4: true,
+            dhcp6: false,
+            match: { macaddress: "52:54:00:00:00:11" },
+            "set-name": "ens3",
+          },
+        },
+      });
+      expect(r.warnings).toEqual([]);
+    },
+  );
 
   it("never logs the password or its hash", () => {
     const all = JSON.stringify(server.lines);

@@ -30,6 +30,7 @@ function spec(over: Partial<DomainSpec> = {}): DomainSpec {
     metadata: {
       hostname: "web1",
       network: "net1",
+      subnet: "10.10.10.0/24",
       addresses: ["10.10.10.11"],
       sshKeys: [{ name: "alice", key: KEY }],
       passwordHash: "$6$salt$hash",
@@ -152,6 +153,7 @@ describe("domain XML", () => {
       uuid: "ec2e1916-9099-4caf-bd21-012345abcdef",
       hostname: "web1",
       network: "net1",
+      subnet: "10.10.10.0/24",
       addresses: ["10.10.10.11"],
       macs: ["52:54:00:ab:cd:ef"],
       sshKeys: [{ name: "alice", key: KEY }],

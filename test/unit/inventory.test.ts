@@ -117,10 +117,11 @@ describe("instances YAML", () => {
   it("reads entries with defaults", () => {
     const [a] = parseInstancesYaml(
       "i.yaml",
-      `instances:\n  - name: a\n    ip: 10.0.0.9\n    mac: 52-54-00-AA-BB-CC\n    ssh-keys: ["${KEY_A}"]\n`,
+      `instances:\n  - name: a\n    ip: 10.0.0.9\n    mac: 52-54-00-AA-BB-CC\n    ssh-keys: ["${KEY_A}"]\n    subnet: 10.0.0.0/24\n`,
     );
     expect(a).toMatchObject({
       name: "a",
+      subnet: "10.0.0.0/24",
       addresses: ["10.0.0.9"],
       macs: ["52:54:00:aa:bb:cc"],
       source: "file",
@@ -170,6 +171,10 @@ describe("instances YAML", () => {
     [
       `instances:\n  - {name: a, ip: 10.0.0.1, uuid: ${UUID_A}}\n  - {name: b, ip: 10.0.0.2, uuid: ${UUID_A.slice(0, -1)}f}`,
       "i.yaml: instances[1].uuid: gives instance-id i-3f6c1d2e8a4b4c7d9 like instances[0] (the first 17 hex digits must differ)",
+    ],
+    [
+      "instances: [{name: a, ip: 10.0.0.1, subnet: 10.0.0.0/33}]",
+      'i.yaml: instances[0].subnet: "10.0.0.0/33" is not a CIDR like 10.0.0.0/24',
     ],
     ["instances: [\n  - {name: a", "i.yaml: not valid YAML"],
   ])("refuses %j with one clear line", (text, message) => {

@@ -25,7 +25,7 @@ describe("the EC2 metadata tree", () => {
   });
 
   it("answers every entry it lists, and leaves carry no trailing newline", async () => {
-    const { req } = testApp({ conf: "[mdserver]\nnetwork-interfaces = yes\n" });
+    const { req } = testApp();
     const seen = await crawl(req, "/2021-03-23/meta-data/");
     expect(seen).toContain("/2021-03-23/meta-data/public-keys/0/openssh-key");
     expect(seen).toContain("/2021-03-23/meta-data/placement/availability-zone");
@@ -71,8 +71,69 @@ describe("the EC2 metadata tree", () => {
     expect((await req("/latest/meta-data/public-keys/0/openssh-key")).body).toBe(KEY_A);
   });
 
-  it("lists network/ only when network-interfaces = yes", async () => {
+  it("serves network/interfaces/macs/ shaped as AWS's by default", async () => {
     const { req } = testApp();
+    expect((await req("/latest/meta-data/")).body.split("\n")).toContain("network/");
+    const mac = "/latest/meta-data/network/interfaces/macs/52:54:00:00:00:05";
+    expect((await req("/latest/meta-data/network/interfaces/macs/")).body).toBe(
+      "52:54:00:00:00:05/",
+    );
+    expect((await req(`${mac}/`)).body.split("\n")).toEqual([
+      "device-number",
+      "interface-id",
+      "local-hostname",
+      "local-ipv4s",
+      "mac",
+      "owner-id",
+      "security-group-ids",
+      "security-groups",
+      "subnet-id",
+      "subnet-ipv4-cidr-block",
+      "vpc-id",
+      "vpc-ipv4-cidr-block",
+      "vpc-ipv4-cidr-blocks",
+    ]);
+    const leaf = async (name: string) => (await req(`${mac}/${name}`)).body;
+    expect(await leaf("device-number")).toBe("0");
+    expect(await leaf("local-ipv4s")).toBe("10.0.0.5");
+    expect(await leaf("mac")).toBe("52:54:00:00:00:05");
+    expect(await leaf("owner-id")).toBe("000000000000");
+    expect(await leaf("subnet-ipv4-cidr-block")).toBe("10.0.0.0/24");
+    expect(await leaf("vpc-ipv4-cidr-blocks")).toBe("10.0.0.0/24");
+    expect(await leaf("interface-id")).toMatch(/^eni-[0-9a-f]{17}$/);
+    expect(await leaf("vpc-id")).toMatch(/^vpc-[0-9a-f]{17}$/);
+    expect(await leaf("subnet-id")).toMatch(/^subnet-[0-9a-f]{17}$/);
+    expect(await leaf("security-group-ids")).toMatch(/^sg-[0-9a-f]{17}$/);
+  });
+
+  it("gives VMs of one network one vpc-id, and each interface its own interface-id", async () => {
+    const other = instance({
+      name: "web2",
+      uuid: "aaaaaaaa-8a4b-4c7d-9e0f-1a2b3c4d5e6f",
+      addresses: ["10.0.0.6"],
+      macs: ["52:54:00:00:00:06"],
+    });
+    const { req } = testApp({ instances: [instance(), other] });
+    const get = async (from: string, mac: string, name: string) =>
+      (await req(`/latest/meta-data/network/interfaces/macs/${mac}/${name}`, { from })).body;
+    expect(await get("10.0.0.6", "52:54:00:00:00:06", "vpc-id")).toBe(
+      await get("10.0.0.5", "52:54:00:00:00:05", "vpc-id"),
+    );
+    expect(await get("10.0.0.6", "52:54:00:00:00:06", "interface-id")).not.toBe(
+      await get("10.0.0.5", "52:54:00:00:00:05", "interface-id"),
+    );
+  });
+
+  it("leaves out the CIDR blocks of a record that carries no subnet", async () => {
+    const { req } = testApp({ instances: [instance({ subnet: undefined })] });
+    const listing = (await req("/latest/meta-data/network/interfaces/macs/52:54:00:00:00:05/"))
+      .body;
+    expect(listing).toContain("vpc-id");
+    expect(listing).not.toContain("cidr-block");
+  });
+
+  it("lists no network/ with network-interfaces = no", async () => {
+    const { req } = testApp({ conf: "[mdserver]\nnetwork-interfaces = no\n" });
     expect((await req("/latest/meta-data/")).body.split("\n")).not.toContain("network/");
     expect((await req("/latest/meta-data/network/")).status).toBe(404);
   });

@@ -77,6 +77,8 @@ function setup(fail?: (c: Command) => boolean, domains = "", dumpxml = "") {
   };
   const err: string[] = [];
   const out: string[] = [];
+  // The domain XML as virsh define read it (create removes its temporary file afterwards).
+  const defined: string[] = [];
   const answer =
     (t: Target) =>
     (c: Command): Partial<RunResult> | undefined => {
@@ -86,6 +88,8 @@ function setup(fail?: (c: Command) => boolean, domains = "", dumpxml = "") {
         return { exitCode: 1, stderr: "injected failure\n" };
       }
       if (c.mutates) log.push(line);
+      if (c.file === "virsh" && c.args.includes("define"))
+        defined.push(readFileSync(c.args.at(-1) as string, "utf8"));
       if (c.file === "virsh" && c.args.includes("list")) return { stdout: domains };
       if (c.file === "virsh" && c.args.some((a) => a.startsWith("dumpxml")))
         return { stdout: dumpxml };
@@ -122,7 +126,7 @@ function setup(fail?: (c: Command) => boolean, domains = "", dumpxml = "") {
   };
   const vmctl = (...argv: string[]) => run(argv, deps);
   const ports = () => JSON.parse(readFileSync(join(d, "state/networks.json"), "utf8")).ports;
-  return { d, log, err, out, vmctl, ports, files };
+  return { d, log, err, out, defined, vmctl, ports, files };
 }
 
 async function withNetwork(t: ReturnType<typeof setup>) {
@@ -183,6 +187,8 @@ describe("vmctl create", () => {
     expect([dir, disk, owner].sort((a, b) => a - b)).toEqual([dir, disk, owner]);
     expect(mode).toBeGreaterThan(owner);
     expect(mode).toBeLessThan(define);
+    // mdserver serves the network's CIDR as the guest's subnet and VPC blocks.
+    expect(t.defined[0]).toContain("<vmctl:subnet>10.10.10.0/24</vmctl:subnet>");
     expect(t.ports()).toEqual([
       expect.objectContaining({ network: "net1", host: "host1", ip: "10.10.10.3" }),
     ]);

@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { Command } from "../../lib/exec/command.js";
 import type { RunResult } from "../../lib/exec/runner.js";
@@ -23,10 +25,19 @@ const target = {
   net,
   consoleLog: "/srv/h1/console/web1.log",
 };
+/** A real guest's serial console (cloud-init 22.4 logging warnings on its way to "finished"). */
+const WARNED = readFileSync(
+  resolve(import.meta.dirname, "../fixtures/console-cloud-init-22.4-warning.log"),
+  "utf8",
+);
+/** The same boot had it logged nothing: its warning lines taken out. */
+const CLEAN = WARNED.split("\n")
+  .filter((l) => !l.includes("[WARNING]"))
+  .join("\n");
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyHostKeyHostKeyHostKeyHostKeyHostKey";
 
 /** A guest that reaches `stages` stages, on a clock that moves 500 ms per sleep. */
-function guest(stages: number, scanned = KEY) {
+function guest(stages: number, scanned = KEY, consoleLog: string | null = CLEAN) {
   let now = 0;
   const answer = (c: Command): Partial<RunResult> | undefined => {
     const path = c.args.at(-1) ?? "";
@@ -40,6 +51,8 @@ function guest(stages: number, scanned = KEY) {
       };
       return { stdout: JSON.stringify(record) };
     }
+    if (c.file === "cat" && path === target.consoleLog)
+      return consoleLog === null ? { exitCode: 1 } : { stdout: consoleLog };
     if (c.file === "ssh-keyscan")
       return stages >= 5 ? { stdout: `10.10.10.3 ${scanned}\n` } : { exitCode: 1 };
     return undefined;
@@ -64,7 +77,9 @@ function guest(stages: number, scanned = KEY) {
 describe("waiting for a VM to be ready", () => {
   it("reports each stage and returns the host key the guest reported and ssh showed", async () => {
     const g = guest(5);
-    expect(await waitUntilReady(target, g.deps, 60)).toBe(`${KEY} root@web1`);
+    const ready = await waitUntilReady(target, g.deps, 60);
+    expect(ready.hostKey).toBe(`${KEY} root@web1`);
+    expect(ready.cloudInit).toEqual({ finished: true, version: "22.4.2", problems: [] });
     expect(g.progress.map((l) => l.replace(/ \([\d.]+ s\)$/, ""))).toEqual([
       "web1: domain running",
       "web1: DHCP lease",
@@ -91,6 +106,24 @@ describe("waiting for a VM to be ready", () => {
       );
     },
   );
+
+  it("reports a boot whose cloud-init logged warnings, with the first of them", async () => {
+    const ready = await waitUntilReady(target, guest(5, KEY, WARNED).deps, 60);
+    expect(ready.cloudInit.finished).toBe(true);
+    expect(ready.cloudInit.problems).toHaveLength(5);
+    expect(ready.cloudInit.problems[0]).toBe(
+      "DataSourceEc2.py[WARNING]: Metadata 'network' key not valid: None.",
+    );
+  });
+
+  it("is ready without a verdict when the console never shows cloud-init's final message", async () => {
+    const g = guest(5, KEY, null);
+    const ready = await waitUntilReady(target, g.deps, 60);
+    expect(ready.cloudInit).toEqual({ finished: false, version: undefined, problems: [] });
+    expect(
+      g.deps.host.commands.filter((c) => c.args.includes(target.consoleLog)).length,
+    ).toBeGreaterThan(1);
+  });
 
   it("refuses a host key at the VM's address that is not the one the guest reported", async () => {
     const g = guest(5, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMallory");

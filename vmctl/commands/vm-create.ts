@@ -3,6 +3,7 @@ import { sha512Crypt } from "../../lib/crypt/sha512-crypt.js";
 import { AppError } from "../../lib/errors.js";
 import type { CliDeps } from "../context.js";
 import type { Parent } from "../program.js";
+import { readyState } from "../vm/cloud-init-console.js";
 import { createReadyVm } from "../vm/create-ready.js";
 import { checkLoginUser } from "../vm/names.js";
 import { readBytesFile, readSshKeys, readTextFile } from "./flag-files.js";
@@ -95,11 +96,12 @@ export function registerVmCreate(program: Parent, deps: CliDeps): void {
             network: created.net.name,
             ip: created.ip,
             mac: created.mac,
+            ...(created.cloudInit ? { cloudInit: created.cloudInit } : {}),
           }),
         );
       else
         deps.stdout(
-          `${name} ${g.dryRun ? "would start" : o.wait ? "ready" : "started"}: ${created.ip} on ${created.net.name}, host ${created.host.name}`,
+          `${name} ${g.dryRun ? "would start" : created.cloudInit ? readyState(created.cloudInit) : o.wait ? "ready" : "started"}: ${created.ip} on ${created.net.name}, host ${created.host.name}`,
         );
     });
 }

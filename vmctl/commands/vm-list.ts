@@ -1,6 +1,8 @@
 import type { CliDeps } from "../context.js";
 import type { Parent } from "../program.js";
+import { describeOutcome } from "../vm/cloud-init-console.js";
 import { findVm, listVms, type Vm, vmPaths } from "../vm/vms.js";
+import { consoleOutcome } from "../vm/wait.js";
 import { age, table } from "./table.js";
 import { vmContext } from "./vm-deps.js";
 
@@ -44,6 +46,10 @@ export function registerVmList(program: Parent, deps: CliDeps): void {
       const ctx = vmContext(deps, g);
       const vm = await findVm(ctx.fabric.cluster, ctx.virsh, name);
       const paths = vmPaths(vm.host, name);
+      const cloudInit = await consoleOutcome(
+        ctx.fabric.runnerFor(vm.host.target),
+        paths.consoleLog,
+      );
       const info = {
         ...summary(vm),
         cpusMemory: vm.instance.instanceType ?? "",
@@ -52,8 +58,11 @@ export function registerVmList(program: Parent, deps: CliDeps): void {
         disk: paths.disk,
         consoleLog: paths.consoleLog,
         libvirt: vm.host.libvirt,
+        // Of the latest boot, from the serial console (see vm/cloud-init-console.ts).
+        cloudInit: describeOutcome(cloudInit),
       };
-      if (g.json) return deps.stdout(JSON.stringify(info));
+      if (g.json)
+        return deps.stdout(JSON.stringify({ ...info, cloudInitProblems: cloudInit.problems }));
       for (const [k, v] of Object.entries(info))
         deps.stdout(`${`${k}:`.padEnd(13)}${Array.isArray(v) ? v.join(", ") : v}`);
     });

@@ -1,3 +1,4 @@
+import type { CloudInitOutcome } from "./cloud-init-console.js";
 import { type Created, type CreateRequest, createVm, type VmContext } from "./create.js";
 import { writeHostFile } from "./host-files.js";
 import { knownHostsLine, knownHostsPath } from "./known-hosts.js";
@@ -12,12 +13,12 @@ export async function createReadyVm(
   req: CreateRequest,
   ctx: VmContext,
   timeoutS: number | undefined,
-): Promise<Created> {
+): Promise<Created & { cloudInit?: CloudInitOutcome }> {
   const created = await createVm(req, ctx);
   if (timeoutS === undefined) return created;
   try {
     const run = ctx.fabric.runnerFor(created.host.target);
-    const hostKey = await waitUntilReady(
+    const { hostKey, cloudInit } = await waitUntilReady(
       created,
       {
         host: run,
@@ -33,10 +34,10 @@ export async function createReadyVm(
       knownHostsPath(created.host, req.name),
       knownHostsLine(created.ip, hostKey),
     );
+    return { ...created, cloudInit };
   } catch (err) {
     ctx.progress(`${req.name}: not ready; removing everything create made`);
     await created.rollback.undoAfter(err);
     throw err;
   }
-  return created;
 }

@@ -131,6 +131,7 @@ export async function createVm(req: CreateRequest, ctx: VmContext): Promise<Crea
       // No hostname: it equals the name, and mdserver derives it (with its hostname-prefix).
       metadata: {
         network: net.name,
+        subnet: net.subnet,
         addresses: [ip],
         sshKeys: req.sshKeys,
         ...(req.passwordHash ? { passwordHash: req.passwordHash } : {}),

@@ -4,6 +4,7 @@ import { cmd } from "../../lib/exec/command.js";
 import type { Runner } from "../../lib/exec/runner.js";
 import type { HostSpec } from "../net/cluster.js";
 import type { Network } from "../net/model.js";
+import { type CloudInitOutcome, cloudInitOutcome } from "./cloud-init-console.js";
 import { dhcpPaths, parseLeases } from "./dhcp.js";
 import { readHostFile } from "./host-files.js";
 import { onDomain } from "./vms.js";
@@ -35,16 +36,30 @@ export async function bootRecord(
   return parseBootRecord(await readHostFile(runner, bootRecordPath(host.mdserverStateDir, uuid)));
 }
 
+export interface Ready {
+  /** The guest's SSH host key as cloud-init reported it (phone_home) and ssh-keyscan saw it. */
+  hostKey: string;
+  /** What cloud-init's final stage said on the console: done, or the warnings it logged. */
+  cloudInit: CloudInitOutcome;
+}
+
+/** cloud-init's final message follows phone_home in the same stage: allow it this long. */
+const FINAL_MESSAGE_MS = 15_000;
+
+/** Reads the console log of the VM's latest boot for cloud-init's outcome. */
+export async function consoleOutcome(runner: Runner, consoleLog: string) {
+  return cloudInitOutcome((await readHostFile(runner, consoleLog)) ?? "");
+}
+
 /**
- * Waits through the boot stages, printing each as it is reached; returns the guest's SSH host
- * key as cloud-init reported it (phone_home) and ssh-keyscan saw it. On timeout, says which
- * stage is stuck and where to look.
+ * Waits through the boot stages, printing each as it is reached, then reads cloud-init's
+ * outcome from the console. On timeout, says which stage is stuck and where to look.
  */
 export async function waitUntilReady(
   t: WaitTarget,
   deps: WaitDeps,
   timeoutS: number,
-): Promise<string> {
+): Promise<Ready> {
   const start = deps.now();
   const deadline = start + timeoutS * 1000;
   let hostKey = "";
@@ -109,7 +124,14 @@ export async function waitUntilReady(
     }
     deps.progress(`${t.name}: ${stage.what} (${((deps.now() - start) / 1000).toFixed(1)} s)`);
   }
-  return hostKey;
+  // Not a stage: an image whose kernel logs elsewhere than the serial port is still ready.
+  const until = Math.min(deadline, deps.now() + FINAL_MESSAGE_MS);
+  let cloudInit = await consoleOutcome(deps.host, t.consoleLog);
+  while (!cloudInit.finished && deps.now() < until) {
+    await deps.sleep(500);
+    cloudInit = await consoleOutcome(deps.host, t.consoleLog);
+  }
+  return { hostKey, cloudInit };
 }
 
 function keyscanType(keyType: string): string {
