@@ -52,10 +52,21 @@ export class TestLibvirtd {
       run("ip", ["netns", "add", this.ns]);
       run("ip", ["-n", this.ns, "link", "set", "lo", "up"]);
     }
-    // Foreground (no -d) so the PID we hold is libvirtd's own.
-    this.child = spawn("ip", ["netns", "exec", this.ns, "libvirtd", "--config", conf], {
-      stdio: ["ignore", "ignore", "pipe"],
-    });
+    // Domain definitions live in /etc/libvirt/qemu for any privileged libvirtd: each test's
+    // libvirtd gets an empty one of its own (a bind mount in a private mount namespace), so a
+    // domain another run left defined cannot claim this run's addresses. Foreground (no -d)
+    // and exec all the way, so the PID we hold is libvirtd's own.
+    const qemuConfig = join(this.dir, "qemu-config");
+    mkdirSync(qemuConfig);
+    this.child = spawn(
+      "ip",
+      [
+        ...["netns", "exec", this.ns, "unshare", "--mount", "--propagation", "private"],
+        ...["sh", "-c", 'mount --bind "$1" /etc/libvirt/qemu && exec libvirtd --config "$2"'],
+        ...["sh", qemuConfig, conf],
+      ],
+      { stdio: ["ignore", "ignore", "pipe"] },
+    );
     let stderr = "";
     this.child.stderr?.setEncoding("utf8").on("data", (c: string) => {
       stderr += c;
