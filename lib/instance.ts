@@ -16,6 +16,8 @@ export interface Instance {
   network: string | undefined;
   /** The network's IPv4 CIDR (10.10.10.0/24): meta-data's subnet and VPC blocks. */
   subnet: string | undefined;
+  /** The network's gateway (its default route): OpenStack's network_data.json routes. */
+  gateway: string | undefined;
   /** Addresses this instance asks from; the source address of a request selects it. */
   addresses: string[];
   /** MACs of the domain's interfaces, lower case; the first is the primary one. */

@@ -10,6 +10,7 @@ import { isIpv4Cidr, normalizeMac } from "./net-address.js";
  *     <vmctl:hostname>web1</vmctl:hostname>        optional, default: the domain name
  *     <vmctl:network>net1</vmctl:network>          optional
  *     <vmctl:subnet>10.10.10.0/24</vmctl:subnet>   optional: the network's CIDR
+ *     <vmctl:gateway>10.10.10.1</vmctl:gateway>    optional: the network's gateway
  *     <vmctl:ip>10.10.10.11</vmctl:ip>             one or more; identifies the VM's requests
  *     <vmctl:ssh-key name="alice">ssh-ed25519 AAAA...</vmctl:ssh-key>   zero or more
  *     <vmctl:password-hash>$6$...</vmctl:password-hash>                 optional
@@ -61,6 +62,7 @@ export function instanceFromDomainXml(xml: string): Instance | undefined {
     network: field("network"),
     // A hand-written record with a malformed CIDR just serves no subnet blocks.
     subnet: [field("subnet")].find((s) => s !== undefined && isIpv4Cidr(s)),
+    gateway: [field("gateway")].find((g) => g !== undefined && isIP(g) === 4),
     addresses: list("ip")
       .map(text)
       .filter((a): a is string => !!a && isIP(a) !== 0),
@@ -131,6 +133,7 @@ export interface MetadataFields {
   hostname?: string;
   network?: string;
   subnet?: string;
+  gateway?: string;
   addresses: string[];
   sshKeys: SshKey[];
   passwordHash?: string;
@@ -151,6 +154,7 @@ export function renderMetadataElement(f: MetadataFields): string {
   if (f.hostname) lines.push(el("hostname", f.hostname));
   if (f.network) lines.push(el("network", f.network));
   if (f.subnet) lines.push(el("subnet", f.subnet));
+  if (f.gateway) lines.push(el("gateway", f.gateway));
   for (const ip of f.addresses) lines.push(el("ip", ip));
   for (const k of f.sshKeys) lines.push(el("ssh-key", k.key, ` name="${escapeXml(k.name)}"`));
   if (f.passwordHash) lines.push(el("password-hash", f.passwordHash));

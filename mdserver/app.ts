@@ -6,6 +6,7 @@ import type { BootRecordStore } from "./boot-record-store.js";
 import type { ServeContext } from "./context.js";
 import type { Inventory } from "./inventory/inventory.js";
 import type { Logger } from "./log.js";
+import { OPENSTACK_VERSIONS } from "./openstack-tree.js";
 import { parseTtl, type TokenIssuer } from "./tokens.js";
 import { listingOf, resolve } from "./tree.js";
 import { type ReadOptional, userDataFor } from "./user-data.js";
@@ -94,6 +95,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
     if (denied) return denied;
 
     if (version === undefined) return c.text(VERSIONS.join("\n"));
+    if (version === "openstack") return openstack(c, inst, ctx, rest, trailingSlash);
     if (!VERSION_SET.has(version)) return notFound(c);
     const [top, ...below] = rest;
     if (top === "user-data") {
@@ -114,6 +116,27 @@ export function createApp(deps: AppDeps): Hono<Env> {
     }
     const body = resolve(tree, rest);
     return body === undefined ? notFound(c) : c.text(body);
+  }
+
+  /** /openstack/...: the same record as the OpenStack datasource reads it; user_data as EC2's. */
+  async function openstack(
+    c: Context<Env>,
+    inst: Instance,
+    ctx: ServeContext,
+    rest: string[],
+    trailingSlash: boolean,
+  ): Promise<Response> {
+    const [v, file, ...more] = rest;
+    if (v && OPENSTACK_VERSIONS.includes(v) && file === "user_data" && !more.length) {
+      if (trailingSlash) return notFound(c);
+      const ud = await userDataFor(inst, ctx.config, ctx.defaultPasswordHash, deps.readOptional);
+      return ud === undefined ? notFound(c) : c.text(ud);
+    }
+    const body = resolve(ctx.openstackTreeFor(inst), rest, trailingSlash);
+    if (body === undefined) return notFound(c);
+    return file?.endsWith(".json")
+      ? c.body(body, 200, { "Content-Type": "application/json" })
+      : c.text(body);
   }
 
   return app;

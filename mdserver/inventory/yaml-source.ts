@@ -30,6 +30,7 @@ import { MAX_RECORD_USER_DATA } from "../user-data.js";
  *         #cloud-config             # binary (gzip): user-data: !!binary H4sI...
  *       image, instance-type, network, created
  *       subnet: 10.0.0.0/24         # optional: the network's CIDR (meta-data's subnet blocks)
+ *       gateway: 10.0.0.1           # optional: its default route (OpenStack network_data.json)
  */
 const text = (what = "text") =>
   z.union([z.string(), z.number()], {
@@ -94,6 +95,12 @@ const entrySchema = z
           error: (iss) => `"${String(iss.input)}" is not a CIDR like 10.0.0.0/24`,
         })
         .optional(),
+      gateway: z
+        .string({ error: "expected an IPv4 address" })
+        .refine((g) => isIP(g) === 4, {
+          error: (iss) => `"${String(iss.input)}" is not an IPv4 address`,
+        })
+        .optional(),
       // YAML reads an unquoted 2026-01-01T00:00:00Z as a date.
       created: z
         .union([z.string(), z.date().transform((d) => d.toISOString())], {
@@ -141,6 +148,7 @@ function toInstance(where: string, e: Entry): Instance {
     hostname: opt(e.hostname),
     network: opt(e.network),
     subnet: e.subnet,
+    gateway: e.gateway,
     addresses,
     macs: e.macs ?? (e.mac === undefined ? [] : [e.mac]),
     sshKeys: Object.entries(e["ssh-keys"] ?? {}).map(([n, key]) => ({ name: n, key })),

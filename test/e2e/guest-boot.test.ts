@@ -91,8 +91,12 @@ const dnsmasq = new TestDnsmasq(
 );
 // What cloud-init 22.4 reports (docs/cloud-init.md): the ec2 SMBIOS identity makes the
 // platform `aws`, whose Ec2Local runs at init-local; a plain guest finds Ec2 at init-network.
-const DATASOURCE: Record<Identity, string> = { ec2: "DataSourceEc2Local", plain: "DataSourceEc2" };
-const CLOUD: Record<Identity, string> = { ec2: "aws", plain: "unknown" };
+const DATASOURCE: Record<Identity, string> = {
+  ec2: "DataSourceEc2Local",
+  plain: "DataSourceEc2",
+  openstack: "DataSourceOpenStackLocal",
+};
+const CLOUD: Record<Identity, string> = { ec2: "aws", plain: "unknown", openstack: "openstack" };
 const guests: TestGuest[] = [];
 const images = {} as Record<Variant, TestImage>;
 const reports: string[] = [];

@@ -21,6 +21,7 @@ export function instance(over: Partial<Instance> = {}): Instance {
     hostname: undefined,
     network: "net1",
     subnet: "10.0.0.0/24",
+    gateway: "10.0.0.1",
     addresses: ["10.0.0.5"],
     macs: ["52:54:00:00:00:05"],
     sshKeys: [{ name: "alice", key: KEY_A }],

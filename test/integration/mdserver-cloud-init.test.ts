@@ -11,6 +11,7 @@ import { inNsAsync, MdNetwork } from "../helpers/md-netns.js";
 import { MdserverProcess } from "../helpers/mdserver-process.js";
 
 const CLIENT = resolve(import.meta.dirname, "../helpers/ec2-client.py");
+const OPENSTACK_CLIENT = resolve(import.meta.dirname, "../helpers/openstack-client.py");
 const BUILD_CHROOT = resolve(import.meta.dirname, "../helpers/build-cloud-init-chroot.sh");
 const ALICE =
   "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa alice@laptop";
@@ -39,8 +40,39 @@ interface ClientResult {
   requests: number;
 }
 
-/** Debian trixie's cloud-init (25.x), in a cached chroot; the client is copied into it. */
-const trixie = { root: "", client: "" };
+/** Debian trixie's cloud-init (25.x), in a cached chroot; the clients are copied into it. */
+const trixie = { root: "", client: "", openstack: "" };
+
+interface OpenstackResult {
+  found: boolean;
+  platform: string;
+  instance_id?: string;
+  local_hostname?: string;
+  public_keys?: string[];
+  userdata?: string;
+  interfaces?: string;
+  version: string;
+  warnings: string[];
+  requests: number;
+}
+
+/** Runs cloud-init's own DataSourceOpenStack inside a VM namespace, for a guest NIC. */
+async function openstackClient(
+  vm: string,
+  nic: string,
+  inTrixie: boolean,
+): Promise<OpenstackResult> {
+  const args = [inTrixie ? trixie.openstack : OPENSTACK_CLIENT, "--nic", nic];
+  const out = inTrixie
+    ? await inNsAsync(vm, "chroot", [trixie.root, "/usr/bin/python3", ...args])
+    : await inNsAsync(vm, "/usr/bin/python3", args);
+  const r = JSON.parse(out) as OpenstackResult;
+  const client = inNsAddress(vm);
+  await server.waitFor(
+    () => server.requests().filter((l) => l.client === client).length >= r.requests,
+  );
+  return r;
+}
 
 /** Runs cloud-init's own DataSourceEc2 inside a VM namespace. */
 async function cloudInit(
@@ -88,7 +120,7 @@ function addVm(address: string): string {
   return vm;
 }
 
-describe("mdserver with Debian's cloud-init EC2 datasource as the client", () => {
+describe("mdserver with Debian's cloud-init datasources (EC2, OpenStack) as the client", () => {
   beforeAll(async () => {
     net.create();
     vms.web = addVm("10.10.10.11");
@@ -101,7 +133,7 @@ describe("mdserver with Debian's cloud-init EC2 datasource as the client", () =>
       [
         "instances:",
         `  - {name: web1, ip: 10.10.10.11, uuid: ${WEB_UUID}, mac: "52:54:00:00:00:11",`,
-        "     subnet: 10.10.10.0/24,",
+        "     subnet: 10.10.10.0/24, gateway: 10.10.10.1,",
         `     ssh-keys: {alice: "${ALICE}"}}`,
         `  - {name: aws1, ip: 10.10.10.12, uuid: ${AWS_UUID}}`,
         "  - {name: db1, ip: 10.10.10.13}",
@@ -134,6 +166,8 @@ describe("mdserver with Debian's cloud-init EC2 datasource as the client", () =>
     mkdirSync(join(trixie.root, inside), { recursive: true });
     copyFileSync(CLIENT, join(trixie.root, inside, "ec2-client.py"));
     trixie.client = `${inside}/ec2-client.py`;
+    copyFileSync(OPENSTACK_CLIENT, join(trixie.root, inside, "openstack-client.py"));
+    trixie.openstack = `${inside}/openstack-client.py`;
   }, 660_000);
 
   afterAll(async () => {
@@ -245,6 +279,33 @@ describe("mdserver with Debian's cloud-init EC2 datasource as the client", () =>
         },
       });
       expect(r.warnings).toEqual([]);
+    },
+  );
+
+  it.each([
+    { release: "22.4 (Debian 12)", trixie: false, version: /^22\.4/ },
+    { release: "25.x (Debian trixie)", trixie: true, version: /^25\./ },
+  ])(
+    "gives cloud-init $release's OpenStack datasource the same identity, and a static network it renders",
+    async (c) => {
+      const r = await openstackClient(vms.web as string, "52:54:00:00:00:11=ens3", c.trixie);
+      expect(r.version).toMatch(c.version);
+      expect(r.found).toBe(true);
+      expect(r.platform).toBe("openstack");
+      expect(r.instance_id).toBe(WEB_UUID);
+      expect(r.local_hostname).toBe("web1");
+      expect(r.public_keys?.sort()).toEqual([ADMIN, ALICE].sort());
+      expect(r.userdata).toMatch(/\npassword: \$6\$/);
+      // cloud-init's own ENI renderer: a static address on the guest's NIC, default route via
+      // the network's gateway, no DHCP.
+      expect(r.interfaces).toMatch(/^iface ens3 inet static$/m);
+      expect(r.interfaces).toMatch(/^ {4}address 10\.10\.10\.11\/24$/m);
+      expect(r.interfaces).toMatch(/^ {4}gateway 10\.10\.10\.1$/m);
+      expect(r.interfaces).not.toMatch(/dhcp/);
+      expect(r.warnings).toEqual([]);
+      const os = server.requests().filter((l) => String(l.path).startsWith("/openstack"));
+      expect(os.length).toBeGreaterThan(3);
+      expect(os.filter((l) => l.instance !== "web1")).toEqual([]);
     },
   );
 

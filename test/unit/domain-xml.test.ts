@@ -53,10 +53,11 @@ function validateWithLibvirt(xml: string): string {
 }
 
 describe("domain XML", () => {
-  it("passes libvirt's domain schema in both identity modes, with and without a kernel", () => {
+  it("passes libvirt's domain schema in every identity mode, with and without a kernel", () => {
     const plainUuid = "3f6c1d2e-8a4b-4c7d-9e0f-1a2b3c4d5e6f";
     const { boot: _, ...diskBoot } = spec({ identity: "plain", uuid: plainUuid, virtType: "kvm" });
-    for (const s of [spec(), spec({ identity: "plain", uuid: plainUuid }), diskBoot]) {
+    const openstack = spec({ identity: "openstack", uuid: plainUuid });
+    for (const s of [spec(), spec({ identity: "plain", uuid: plainUuid }), openstack, diskBoot]) {
       expect(validateWithLibvirt(domainXml(s))).toMatch(/^exit 0: .* validates\n$/);
     }
   });
@@ -84,6 +85,18 @@ describe("domain XML", () => {
         "  </sysinfo>",
       ].join("\n"),
     );
+    expect(xml).toContain("    <smbios mode='sysinfo'/>\n  </os>");
+  });
+
+  it("gives the openstack identity nova's SMBIOS product name, which cloud-init's OpenStack datasource looks for", () => {
+    const xml = domainXml(
+      spec({ identity: "openstack", uuid: "3f6c1d2e-8a4b-4c7d-9e0f-1a2b3c4d5e6f" }),
+    );
+    expect(xml).toContain("      <entry name='product'>OpenStack Nova</entry>\n");
+    expect(xml).toContain(
+      "      <entry name='uuid'>3f6c1d2e-8a4b-4c7d-9e0f-1a2b3c4d5e6f</entry>\n",
+    );
+    expect(xml).not.toContain("<entry name='serial'>");
     expect(xml).toContain("    <smbios mode='sysinfo'/>\n  </os>");
   });
 

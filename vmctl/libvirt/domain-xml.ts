@@ -11,8 +11,10 @@ import type { VirtType } from "./virt-type.js";
  *   datasource.
  * - `plain`: what libvirt gives by default → platform `unknown`, IMDSv1 only; the image must
  *   list Ec2 in `datasource_list` itself.
+ * - `openstack`: SMBIOS product name `OpenStack Nova` → cloud-init's OpenStack datasource, which
+ *   reads mdserver's /openstack/ tree (and takes its static network from network_data.json).
  */
-export type Identity = "ec2" | "plain";
+export type Identity = "ec2" | "plain" | "openstack";
 
 /** Direct kernel boot, for images without a bootloader. */
 export interface KernelBoot {
@@ -86,6 +88,17 @@ export function domainXml(spec: DomainSpec): string {
       "    </system>",
       "  </sysinfo>",
     );
+  } else if (spec.identity === "openstack") {
+    // ds-identify and the OpenStack datasource look for nova's product name.
+    lines.push(
+      "  <sysinfo type='smbios'>",
+      "    <system>",
+      "      <entry name='manufacturer'>OpenStack Foundation</entry>",
+      "      <entry name='product'>OpenStack Nova</entry>",
+      `      <entry name='uuid'>${uuid}</entry>`,
+      "    </system>",
+      "  </sysinfo>",
+    );
   }
   lines.push("  <os>", "    <type arch='x86_64'>hvm</type>");
   if (spec.boot) {
@@ -95,7 +108,7 @@ export function domainXml(spec: DomainSpec): string {
   } else {
     lines.push("    <boot dev='hd'/>");
   }
-  if (spec.identity === "ec2") lines.push("    <smbios mode='sysinfo'/>");
+  if (spec.identity !== "plain") lines.push("    <smbios mode='sysinfo'/>");
   lines.push(
     "  </os>",
     "  <features><acpi/><apic/></features>",

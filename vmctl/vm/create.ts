@@ -132,6 +132,7 @@ export async function createVm(req: CreateRequest, ctx: VmContext): Promise<Crea
       metadata: {
         network: net.name,
         subnet: net.subnet,
+        gateway: net.gateway,
         addresses: [ip],
         sshKeys: req.sshKeys,
         ...(req.passwordHash ? { passwordHash: req.passwordHash } : {}),
