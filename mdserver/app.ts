@@ -95,19 +95,12 @@ export function createApp(deps: AppDeps): Hono<Env> {
     if (denied) return denied;
 
     if (version === undefined) return c.text(VERSIONS.join("\n"));
-    if (version === "openstack") return openstack(c, inst, ctx, rest, trailingSlash);
+    if (version === "openstack") return openstack(c, inst, ctx, rest);
     if (!VERSION_SET.has(version)) return notFound(c);
     const [top, ...below] = rest;
     if (top === "user-data") {
       if (below.length) return notFound(c);
-      const ud = await userDataFor(inst, ctx.config, ctx.defaultPasswordHash, deps.readOptional);
-      // Bytes with their own length: a gzip'd file must arrive exactly as written.
-      return ud === undefined
-        ? notFound(c)
-        : c.body(new Uint8Array(ud), 200, {
-            "Content-Type": "application/octet-stream",
-            "Content-Length": String(ud.byteLength),
-          });
+      return userData(c, inst, ctx);
     }
     const tree = ctx.treeFor(inst);
     if (top === undefined) {
@@ -118,21 +111,29 @@ export function createApp(deps: AppDeps): Hono<Env> {
     return body === undefined ? notFound(c) : c.text(body);
   }
 
+  async function userData(c: Context<Env>, inst: Instance, ctx: ServeContext): Promise<Response> {
+    const ud = await userDataFor(inst, ctx.config, ctx.defaultPasswordHash, deps.readOptional);
+    // Bytes with their own length: a gzip'd file must arrive exactly as written.
+    return ud === undefined
+      ? notFound(c)
+      : c.body(new Uint8Array(ud), 200, {
+          "Content-Type": "application/octet-stream",
+          "Content-Length": String(ud.byteLength),
+        });
+  }
+
   /** /openstack/...: the same record as the OpenStack datasource reads it; user_data as EC2's. */
   async function openstack(
     c: Context<Env>,
     inst: Instance,
     ctx: ServeContext,
     rest: string[],
-    trailingSlash: boolean,
   ): Promise<Response> {
     const [v, file, ...more] = rest;
     if (v && OPENSTACK_VERSIONS.includes(v) && file === "user_data" && !more.length) {
-      if (trailingSlash) return notFound(c);
-      const ud = await userDataFor(inst, ctx.config, ctx.defaultPasswordHash, deps.readOptional);
-      return ud === undefined ? notFound(c) : c.text(ud);
+      return userData(c, inst, ctx);
     }
-    const body = resolve(ctx.openstackTreeFor(inst), rest, trailingSlash);
+    const body = resolve(ctx.openstackTreeFor(inst), rest);
     if (body === undefined) return notFound(c);
     return file?.endsWith(".json")
       ? c.body(body, 200, { "Content-Type": "application/json" })

@@ -67,7 +67,8 @@ describe("the OpenStack metadata tree", () => {
     expect(os.status).toBe(200);
     expect(os.body).toBe((await req("/latest/user-data")).body);
     expect(os.body).toMatch(/^#cloud-config\n/);
-    expect((await req("/openstack/latest/user_data/")).status).toBe(404);
+    // Leaves answer with a trailing slash too, as EC2's do.
+    expect((await req("/openstack/latest/user_data/")).body).toBe(os.body);
     expect((await req("/openstack/latest/meta_data.json", { from: "10.0.0.99" })).status).toBe(404);
   });
 

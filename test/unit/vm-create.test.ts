@@ -275,7 +275,7 @@ describe("vmctl create", () => {
     const args = ["create", "web1", "--net", "net1", "--image", "deb", "--identity", "azure"];
     expect(await t.vmctl(...args)).toBe(2);
     expect(t.err).toEqual([
-      "error: option '--identity <mode>' argument 'azure' is invalid. Allowed choices are ec2, aws, plain.",
+      "error: option '--identity <mode>' argument 'azure' is invalid. Allowed choices are ec2, aws, openstack, plain.",
     ]);
     expect(t.log).toEqual([]);
   });

@@ -35,9 +35,9 @@ export function registerVmCreate(program: Parent, deps: CliDeps): void {
     .addOption(
       new Option(
         "--identity <mode>",
-        "ec2 (AWS-shaped SMBIOS: IMDSv2, no image change) or aws, or plain",
+        "ec2 (AWS-shaped SMBIOS: IMDSv2, no image change) or aws, openstack (nova's SMBIOS: the OpenStack datasource, static network), or plain",
       )
-        .choices(["ec2", "aws", "plain"] as const)
+        .choices(["ec2", "aws", "openstack", "plain"] as const)
         .default("ec2" as const),
     )
     .option("--user <name>", "the image's login user, for vmctl ssh (default: the image's)")
@@ -80,7 +80,7 @@ export function registerVmCreate(program: Parent, deps: CliDeps): void {
           ...(password ? { passwordHash: sha512Crypt(password) } : {}),
           ...(userData !== undefined ? { userData } : {}),
           ...(o.ip ? { ip: o.ip } : {}),
-          identity: o.identity === "plain" ? "plain" : "ec2",
+          identity: o.identity === "aws" ? "ec2" : o.identity,
           ...(user ? { loginUser: user } : {}),
         },
         ctx,
