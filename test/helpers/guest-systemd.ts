@@ -67,7 +67,10 @@ export function packageChecksUnderSystemd(guest: () => GuestShell, report: (line
         "printf '[mdserver]\\nlibvirt = no\\ninstances-file = /etc/mdserver/instances.yaml\\n' > /etc/mdserver/mdserver.conf",
         "systemctl enable --now mdserver",
       ].join(" && "),
-    );
+    ).catch(async (err: Error) => {
+      const journal = await root("journalctl -u mdserver --no-pager | tail -20").catch(String);
+      throw new Error(`${err.message}\n${journal}`);
+    });
     expect((await root("systemctl is-enabled mdserver")).trim()).toBe("enabled");
     await waitUntil("mdserver.service to answer", 60_000, async () =>
       (await curl("/latest/meta-data/hostname")) === "before-reload" ? true : undefined,
