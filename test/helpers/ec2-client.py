@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import sys
+import shutil
 import tempfile
 
 from cloudinit import distros, helpers
@@ -131,3 +132,4 @@ out["version"] = __import__("cloudinit.version", fromlist=["version_string"]).ve
 out["warnings"] = warnings
 out["requests"] = requests[0]
 print(json.dumps(out, default=str))
+shutil.rmtree(tmp, ignore_errors=True)

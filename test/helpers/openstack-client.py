@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import sys
+import shutil
 import tempfile
 
 from cloudinit import distros, dmi, helpers, net, url_helper
@@ -79,3 +80,4 @@ out["version"] = __import__("cloudinit.version", fromlist=["version_string"]).ve
 out["warnings"] = warnings
 out["requests"] = requests[0]
 print(json.dumps(out, default=str))
+shutil.rmtree(tmp, ignore_errors=True)

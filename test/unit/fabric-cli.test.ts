@@ -1,11 +1,11 @@
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { type Command, formatCommand, formatTarget, type Target } from "../../lib/exec/command.js";
 import type { RunResult } from "../../lib/exec/runner.js";
 import { type CliDeps, run } from "../../vmctl/cli.js";
 import { RecordingRunner } from "../helpers/recording-runner.js";
+import { testDir } from "../helpers/test-dir.js";
 
 const CLUSTER = `hosts:
   - {name: host1, address: 198.18.0.11, lan: eth0, target: "netns:h1"}
@@ -21,7 +21,7 @@ function setup(
   broken: Record<string, (c: Command) => Partial<RunResult> | undefined> = {},
   cluster = CLUSTER,
 ) {
-  const d = mkdtempSync(join(tmpdir(), "vmctl-cli-"));
+  const d = testDir("vmctl-cli-");
   writeFileSync(join(d, "cluster.yaml"), cluster);
   const out: string[] = [];
   const err: string[] = [];

@@ -1,10 +1,10 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { NetworkStore } from "../../vmctl/net/network-store.js";
+import { testDir } from "../helpers/test-dir.js";
 
-const dir = () => mkdtempSync(join(tmpdir(), "vmctl-store-"));
+const dir = () => testDir("vmctl-store-");
 
 describe("network store", () => {
   it("starts empty and persists what update returns, leaving no temporary or lock file", async () => {

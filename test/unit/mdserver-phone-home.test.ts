@@ -1,10 +1,10 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { BootRecordStore } from "../../mdserver/boot-record-store.js";
 import { silentLogger } from "../../mdserver/log.js";
 import { instance, testApp } from "../helpers/app-fixture.js";
+import { testDir } from "../helpers/test-dir.js";
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -12,7 +12,7 @@ afterEach(() => {
 });
 
 function setup() {
-  const dir = mkdtempSync(join(tmpdir(), "md-state-"));
+  const dir = testDir("md-state-");
   dirs.push(dir);
   let tick = 0;
   const clock = () => new Date(Date.UTC(2026, 10, 23, 10, 0, tick++));
@@ -90,7 +90,7 @@ describe("phone_home and boot progress", () => {
   });
 
   it("needs a token under imdsv2 = required, like every GET", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "md-state-"));
+    const dir = testDir("md-state-");
     dirs.push(dir);
     const state = new BootRecordStore(dir, silentLogger);
     const { req } = testApp({ state, conf: "[mdserver]\nimdsv2 = required\n" });

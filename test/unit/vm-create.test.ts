@@ -1,11 +1,11 @@
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { type Command, formatCommand, formatTarget, type Target } from "../../lib/exec/command.js";
 import type { RunResult } from "../../lib/exec/runner.js";
 import { type CliDeps, run } from "../../vmctl/cli.js";
 import { RecordingRunner } from "../helpers/recording-runner.js";
+import { testDir } from "../helpers/test-dir.js";
 
 const CLUSTER = `hosts:
   - {name: host1, address: 198.18.0.11, lan: eth0, target: "netns:h1", libvirt: "qemu:///system", state-dir: /srv/h1}
@@ -49,7 +49,7 @@ const CREATE_TOOLS = [
  * `fail` picks the command that fails; every command is logged in order with its machine.
  */
 function setup(fail?: (c: Command) => boolean, domains = "", dumpxml = "") {
-  const d = mkdtempSync(join(tmpdir(), "vmctl-create-"));
+  const d = testDir("vmctl-create-");
   writeFileSync(join(d, "cluster.yaml"), CLUSTER);
   writeFileSync(join(d, "key.pub"), `${KEY}\n`);
   mkdirSync(join(d, "state/images"), { recursive: true });
