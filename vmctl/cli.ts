@@ -2,6 +2,7 @@ import { CommanderError } from "@commander-js/extra-typings";
 import { AppError, errorMessage } from "../lib/errors.js";
 import { registerHostApply } from "./commands/host-apply.js";
 import { registerImage } from "./commands/image.js";
+import { registerIpg } from "./commands/ipg.js";
 import { checkModes } from "./commands/modes.js";
 import { registerNetCreate } from "./commands/net-create.js";
 import { registerNetDelete } from "./commands/net-delete.js";
@@ -33,6 +34,7 @@ export function buildProgram(deps: CliDeps): Program {
   registerRouterApply(program.command("router").description("the router"), deps);
   registerPort(program, deps);
   registerRoutes(program, deps);
+  registerIpg(program, deps);
   registerImage(program, deps);
   registerVmCreate(program, deps);
   registerVmList(program, deps);

@@ -10,7 +10,13 @@ describe("network store", () => {
   it("starts empty and persists what update returns, leaving no temporary or lock file", async () => {
     const d = dir();
     const store = new NetworkStore(d);
-    expect(store.read()).toEqual({ version: 1, networks: [], ports: [] });
+    expect(store.read()).toEqual({
+      version: 1,
+      networks: [],
+      ports: [],
+      ipGroups: [],
+      securityGroups: [],
+    });
     await store.update(async (data) => ({
       data: {
         ...data,

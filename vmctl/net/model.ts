@@ -21,12 +21,52 @@ export interface Port {
   dev: string;
   /** The VM's own MAC (not the tap's): the only source MAC port security lets through. */
   mac: string;
+  /**
+   * The security groups of this interface (docs/security-groups.md). Absent (a store from
+   * before security groups, or a port attached without --sg): the network's default group.
+   */
+  groups?: string[];
+}
+
+/** A named set of outside addresses, usable in security group and perimeter rules. */
+export interface IpGroup {
+  name: string;
+  /** Normalised CIDRs (host bits clear, /32 for a single address), sorted, none inside another. */
+  cidrs: string[];
+}
+
+export type Direction = "ingress" | "egress";
+export type RuleProto = "tcp" | "udp" | "icmp" | "any";
+
+/** One allow rule of a security group. */
+export interface SgRule {
+  direction: Direction;
+  proto: RuleProto;
+  /** tcp/udp only; absent = every port. */
+  ports?: { from: number; to: number };
+  /** Who is on the other side: a CIDR, `sg:NAME` (its members' addresses) or `ipg:NAME`. */
+  peer: string;
+}
+
+export interface SecurityGroup {
+  name: string;
+  rules: SgRule[];
+  /** Set on a network's default group: the group of its ports attached without --sg. */
+  network?: string;
 }
 
 export interface StoreData {
   version: 1;
   networks: Network[];
   ports: Port[];
+  ipGroups: IpGroup[];
+  securityGroups: SecurityGroup[];
 }
 
-export const EMPTY_STORE: StoreData = { version: 1, networks: [], ports: [] };
+export const EMPTY_STORE: StoreData = {
+  version: 1,
+  networks: [],
+  ports: [],
+  ipGroups: [],
+  securityGroups: [],
+};

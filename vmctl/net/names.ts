@@ -51,3 +51,13 @@ export function bridgeMac(name: string): string {
   const bytes = [0x02, d[0] ?? 0, d[1] ?? 0, d[2] ?? 0, d[3] ?? 0, d[4] ?? 0];
   return bytes.map((b) => b.toString(16).padStart(2, "0")).join(":");
 }
+
+const GROUP_NAME = /^[a-z][a-z0-9-]{0,47}$/;
+
+/** Security group and IP group names: they become parts of nft set names (docs/security-groups.md). */
+export function isValidGroupName(name: string): boolean {
+  return GROUP_NAME.test(name);
+}
+
+/** Prefix of each network's default security group: `default-net1`; users cannot take it. */
+export const DEFAULT_GROUP_PREFIX = "default-";

@@ -47,7 +47,8 @@ export class NetworkStore {
       const data = JSON.parse(text) as StoreData;
       if (data.version !== 1 || !Array.isArray(data.networks) || !Array.isArray(data.ports))
         throw new Error("unexpected structure");
-      return data;
+      // Stores written before IP and security groups have neither list.
+      return { ...data, ipGroups: data.ipGroups ?? [], securityGroups: data.securityGroups ?? [] };
     } catch (err) {
       throw new AppError("STORE", `${this.file} is corrupt: ${(err as Error).message}`);
     }

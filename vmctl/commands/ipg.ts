@@ -1,0 +1,99 @@
+import { type CliDeps, openStore } from "../context.js";
+import {
+  addToIpGroup,
+  createIpGroup,
+  deleteIpGroup,
+  findIpGroup,
+  ipGroupUsers,
+  removeFromIpGroup,
+} from "../net/ip-groups.js";
+import type { StoreData } from "../net/model.js";
+import type { GlobalOptions, Parent } from "../program.js";
+import { table } from "./table.js";
+
+/** One store change; under --dry-run the store discards the write. */
+async function change(g: GlobalOptions, fn: (data: StoreData) => StoreData): Promise<StoreData> {
+  return openStore(g).update(async (data) => {
+    const next = fn(data);
+    return { data: next, result: next };
+  });
+}
+
+export function registerIpg(program: Parent, deps: CliDeps): void {
+  const ipg = program
+    .command("ipg")
+    .description("IP groups: named sets of outside addresses for ipg:NAME in rules");
+  const done = (g: GlobalOptions, verb: string, past: string, rest: string) =>
+    deps.stdout(`${g.dryRun ? `would ${verb}` : past} ${rest}`);
+  ipg
+    .command("create")
+    .description("create an IP group, optionally with its first CIDRs")
+    .argument("<name>")
+    .argument("[cidrs...]", "addresses or CIDRs, e.g. 198.51.100.0/24 203.0.113.7")
+    .action(async (name, cidrs, _o, self) => {
+      const g = self.optsWithGlobals();
+      await change(g, (d) => createIpGroup(d, name, cidrs));
+      done(g, "create", "created", `IP group ${name} (${cidrs.length} CIDR(s))`);
+    });
+  ipg
+    .command("add")
+    .description("add CIDRs to an IP group")
+    .argument("<name>")
+    .argument("<cidrs...>")
+    .action(async (name, cidrs, _o, self) => {
+      const g = self.optsWithGlobals();
+      await change(g, (d) => addToIpGroup(d, name, cidrs));
+      done(g, "add", "added", `${cidrs.join(" ")} to IP group ${name}`);
+    });
+  ipg
+    .command("del")
+    .description("remove CIDRs from an IP group")
+    .argument("<name>")
+    .argument("<cidrs...>")
+    .action(async (name, cidrs, _o, self) => {
+      const g = self.optsWithGlobals();
+      await change(g, (d) => removeFromIpGroup(d, name, cidrs));
+      done(g, "remove", "removed", `${cidrs.join(" ")} from IP group ${name}`);
+    });
+  ipg
+    .command("delete")
+    .description("delete an IP group no rule uses")
+    .argument("<name>")
+    .action(async (name, _o, self) => {
+      const g = self.optsWithGlobals();
+      await change(g, (d) => deleteIpGroup(d, name));
+      done(g, "delete", "deleted", `IP group ${name}`);
+    });
+  ipg
+    .command("list")
+    .description("list IP groups")
+    .action((_o, self) => {
+      const g = self.optsWithGlobals();
+      const data = openStore(g).read();
+      if (g.json) {
+        deps.stdout(JSON.stringify(data.ipGroups));
+        return;
+      }
+      const rows = [["NAME", "CIDRS", "USED-BY"]];
+      for (const x of data.ipGroups)
+        rows.push([x.name, String(x.cidrs.length), String(ipGroupUsers(data, x.name).length)]);
+      for (const line of table(rows)) deps.stdout(line);
+    });
+  ipg
+    .command("show")
+    .description("an IP group's CIDRs and what uses it")
+    .argument("<name>")
+    .action((name, _o, self) => {
+      const g = self.optsWithGlobals();
+      const data = openStore(g).read();
+      const x = findIpGroup(data, name);
+      const usedBy = ipGroupUsers(data, name);
+      if (g.json) {
+        deps.stdout(JSON.stringify({ ...x, usedBy }));
+        return;
+      }
+      deps.stdout(`ip group ${x.name}: ${x.cidrs.length} CIDR(s)`);
+      for (const c of x.cidrs) deps.stdout(`  ${c}`);
+      deps.stdout(`used by: ${usedBy.length ? usedBy.join(", ") : "nothing"}`);
+    });
+}
