@@ -1,4 +1,9 @@
-import { DEFAULT_AS, type HostSpec, type RouterSpec } from "../../vmctl/net/cluster.js";
+import {
+  DEFAULT_AS,
+  DEFAULT_SITE,
+  type HostSpec,
+  type RouterSpec,
+} from "../../vmctl/net/cluster.js";
 
 /** host1 as cluster.yaml's defaults describe it; tests override what they exercise. */
 export function testHost(over: Partial<HostSpec> = {}): HostSpec {
@@ -11,6 +16,7 @@ export function testHost(over: Partial<HostSpec> = {}): HostSpec {
     stateDir: "/var/lib/vmctl",
     mdserverStateDir: "/var/lib/mdserver",
     as: DEFAULT_AS,
+    site: DEFAULT_SITE,
     ...over,
   };
 }
@@ -25,6 +31,7 @@ export function testRouter(over: Partial<RouterSpec> = {}): RouterSpec {
     target: { kind: "local" },
     stateDir: "/var/lib/vmctl",
     as: DEFAULT_AS,
+    site: DEFAULT_SITE,
     ...over,
   };
 }

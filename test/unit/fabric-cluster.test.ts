@@ -31,10 +31,11 @@ describe("cluster.yaml", () => {
       stateDir: "/var/lib/vmctl",
       mdserverStateDir: "/var/lib/mdserver",
       as: 4200000000,
+      site: "main",
     });
     expect(c.hosts[1]?.target).toEqual({ kind: "local" });
     expect(c.hosts[1]?.libvirt).toBe("qemu:///system");
-    expect(c.router).toEqual({
+    expect(c.routers[0]).toEqual({
       name: "router",
       address: "198.18.0.1",
       lan: "eth0",
@@ -42,7 +43,9 @@ describe("cluster.yaml", () => {
       target: { kind: "netns", name: "rt" },
       stateDir: "/var/lib/vmctl",
       as: 4200000000,
+      site: "main",
     });
+    expect(c.routers).toHaveLength(1);
     expect(c.routing).toBe("static");
   });
 
@@ -56,11 +59,59 @@ describe("cluster.yaml", () => {
     );
     expect(c.routing).toBe("bgp");
     expect(c.hosts.map((h) => h.as)).toEqual([4200000000, 65001]);
-    expect(c.router.as).toBe(65000);
-    expect(c.router.stateDir).toBe("/srv/vmctl");
+    expect(c.routers[0]?.as).toBe(65000);
+    expect(c.routers[0]?.stateDir).toBe("/srv/vmctl");
+  });
+
+  const TWO = GOOD.replace(
+    /router:\n(( {2}.*\n)+)/,
+    (_m, body: string) =>
+      `routers:\n${[
+        body,
+        body.replace("name: router", "name: router2").replace("198.18.0.1\n", "198.18.0.2\n"),
+      ]
+        .map((b) => b.replace(/^ {2}/gm, "    ").replace(/^ {4}/, "  - "))
+        .join("")}`,
+  );
+
+  it("reads a list of routers, each in the default site unless one is given", () => {
+    const c = parseCluster(TWO, "c.yaml");
+    expect(c.routers.map((r) => [r.name, r.address, r.site])).toEqual([
+      ["router", "198.18.0.1", "main"],
+      ["router2", "198.18.0.2", "main"],
+    ]);
+    const sites = parseCluster(
+      `routing: bgp\n${TWO.replace("name: router2", "name: router2\n    site: b").replace("lan: eno1", "lan: eno1\n    site: b")}`,
+      "c.yaml",
+    );
+    expect(sites.hosts.map((h) => h.site)).toEqual(["main", "b"]);
+    expect(sites.routers.map((r) => r.site)).toEqual(["main", "b"]);
   });
 
   it.each([
+    [
+      `${TWO}router: {name: r3, address: 198.18.0.3, lan: eth0, uplink: eth1}\n`,
+      "c.yaml: routers: give either router (one) or routers (a list), not both",
+    ],
+    [
+      TWO.replace("198.18.0.2\n", "198.18.0.12\n"),
+      "c.yaml: hosts[1].address: duplicate address 198.18.0.12",
+    ],
+    [
+      TWO.replace("name: router2", "name: router"),
+      "c.yaml: routers[1].name: duplicate name router",
+    ],
+    [
+      GOOD.replace("lan: eno1", "lan: eno1\n    site: b"),
+      "c.yaml: hosts[1].site: no router in site b (give a router site: b)",
+    ],
+    [
+      TWO.replace("name: router2", "name: router2\n    site: b").replace(
+        "lan: eno1",
+        "lan: eno1\n    site: b",
+      ),
+      "c.yaml: routing: several sites need routing: bgp (static routes do not cross sites)",
+    ],
     [
       GOOD.replace("address: 198.18.0.12", "address: 198.18.0"),
       'c.yaml: hosts[1].address: "198.18.0" is not an IPv4 address',
@@ -101,7 +152,7 @@ describe("cluster.yaml", () => {
       GOOD.replace("libvirt: qemu+ssh://root@198.18.0.11/system", 'libvirt: ""'),
       "c.yaml: hosts[0].libvirt: required string",
     ],
-    ["- a\n- b\n", "c.yaml: (top): expected a mapping with hosts and router"],
+    ["- a\n- b\n", "c.yaml: (top): expected a mapping with hosts and router (or routers)"],
     [`${GOOD}extra: 1\n`, "c.yaml: extra: unknown key"],
     ["hosts: [\n", "c.yaml: not valid YAML"],
   ])("rejects bad input with one line naming file and key (%#)", (text, message) => {

@@ -54,7 +54,12 @@ const port = {
   dev: "vm1",
   mac: "52:54:00:00:00:01",
 };
-const hostD: HostDesired = { host, routerAddress: "198.18.0.1", networks: [net1], ports: [port] };
+const hostD: HostDesired = {
+  host,
+  routerAddresses: ["198.18.0.1"],
+  networks: [net1],
+  ports: [port],
+};
 const routerD: RouterDesired = {
   router,
   networks: [net1],
@@ -159,6 +164,26 @@ describe("host planner", () => {
       "ip rule add pref 1000 iif br-net1 lookup 101 protocol 77",
       "ip rule add pref 1200 to 10.10.10.0/24 iif lo lookup 101 protocol 77",
     ]);
+  });
+
+  it("with two routers sends the network's traffic to both over one ECMP route, and sees it in place", () => {
+    const two = { ...hostD, routerAddresses: ["198.18.0.1", "198.18.0.2"] };
+    const steps = lines(planHost(two, EMPTY).steps);
+    expect(steps).toContain(
+      "ip route replace 10.10.10.0/24 table 101 proto 77 nexthop via 198.18.0.1 dev eth0 nexthop via 198.18.0.2 dev eth0",
+    );
+    expect(steps).toContain(
+      "ip route replace default table 101 proto 77 nexthop via 198.18.0.1 dev eth0 nexthop via 198.18.0.2 dev eth0",
+    );
+    // What `ip -N -json route show table all` prints for them (captured, iproute2 6.1).
+    const ecmp = (dst: string) =>
+      `{"dst":"${dst}","table":"101","protocol":"77","flags":[],"nexthops":[{"gateway":"198.18.0.1","dev":"eth0","weight":1,"flags":[]},{"gateway":"198.18.0.2","dev":"eth0","weight":1,"flags":[]}]}`;
+    const routes = parseRoutes(`[${ecmp("10.10.10.0/24")},${ecmp("default")}]`);
+    const after = lines(planHost(two, { ...EMPTY, routes }).steps);
+    expect(after.filter((l) => l.includes("nexthop"))).toEqual([]);
+    // One router gone from the list: the route is replaced, not left as it was.
+    const one = lines(planHost(hostD, { ...EMPTY, routes }).steps);
+    expect(one).toContain("ip route replace default via 198.18.0.1 dev eth0 table 101 proto 77");
   });
 
   it("plans nothing once everything is in place", () => {

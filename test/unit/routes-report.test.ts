@@ -11,7 +11,7 @@ const fixture = (f: string) =>
 const cluster: Cluster = {
   routing: "bgp",
   hosts: [testHost(), testHost({ name: "host2", address: "198.18.0.12" })],
-  router: testRouter(),
+  routers: [testRouter()],
 };
 const port = (ip: string, host: string) => ({ network: "net1", host, ip, dev: "vm", mac: "" });
 const route = (dst: string, gateway: string, proto = RTPROT_BIRD): RouteState => ({

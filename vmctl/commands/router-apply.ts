@@ -6,10 +6,14 @@ import { summarize } from "./host-apply.js";
 export function registerRouterApply(router: Parent, deps: CliDeps): void {
   router
     .command("apply")
-    .description("bring the router to the state the network store describes")
-    .action(async (_o, self) => {
+    .description("bring one router (or all) to the state the network store describes")
+    .argument("[router]", "router name from the cluster file (default: all routers)")
+    .action(async (name, _o, self) => {
       const g = self.optsWithGlobals();
       const ctx = fabricContext(deps, g);
-      summarize(deps, await converge(ctx, { hosts: [], router: true }), g.dryRun === true);
+      const which = name
+        ? { hosts: [], router: false, routers: [name] }
+        : { hosts: [], router: true };
+      summarize(deps, await converge(ctx, which), g.dryRun === true);
     });
 }

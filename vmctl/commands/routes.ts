@@ -18,7 +18,7 @@ export function registerRoutes(program: Parent, deps: CliDeps): void {
   program
     .command("routes")
     .description(
-      "BGP sessions per machine and the VM routes the router holds; flags what is missing",
+      "BGP sessions per machine and the VM routes each router holds; flags what is missing",
     )
     .action(async (_o, self) => {
       // Only reads: --dry-run changes nothing here.
@@ -27,17 +27,20 @@ export function registerRoutes(program: Parent, deps: CliDeps): void {
       const { cluster } = ctx;
       const ports = ctx.store.read().ports;
       const bgp = cluster.routing === "bgp";
-      const r = cluster.router;
-      const routerRunner = ctx.runnerFor(r.target);
-      const routes = await routerRunner.run(
-        cmd("ip", ["-N", "-json", "-4", "route", "show", "table", "main"]),
-      );
       const observed: Observed[] = [
-        {
-          machine: r.name,
-          routes: parseRoutes(routes.stdout),
-          ...(bgp ? { protocols: await protocols(routerRunner, r.stateDir) } : {}),
-        },
+        ...(await Promise.all(
+          cluster.routers.map(async (r): Promise<Observed> => {
+            const runner = ctx.runnerFor(r.target);
+            const routes = await runner.run(
+              cmd("ip", ["-N", "-json", "-4", "route", "show", "table", "main"]),
+            );
+            return {
+              machine: r.name,
+              routes: parseRoutes(routes.stdout),
+              ...(bgp ? { protocols: await protocols(runner, r.stateDir) } : {}),
+            };
+          }),
+        )),
         ...(bgp
           ? await Promise.all(
               cluster.hosts.map(async (h) => ({

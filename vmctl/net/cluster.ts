@@ -18,6 +18,8 @@ export interface HostSpec {
   mdserverStateDir: string;
   /** BGP AS number (routing: bgp). */
   as: number;
+  /** The site it is in: it sends VM traffic to that site's routers. */
+  site: string;
 }
 
 export interface RouterSpec {
@@ -29,6 +31,7 @@ export interface RouterSpec {
   /** On the router: vmctl's files there (BIRD's config and socket with routing: bgp). */
   stateDir: string;
   as: number;
+  site: string;
 }
 
 /**
@@ -40,12 +43,19 @@ export type Routing = "static" | "bgp";
 export interface Cluster {
   routing: Routing;
   hosts: HostSpec[];
-  router: RouterSpec;
+  /** One or more, in the order of the cluster file (`router:` is a list of one). */
+  routers: RouterSpec[];
+}
+
+/** The routers a host sends its VMs' traffic to and peers with: those of its own site. */
+export function siteRouters(cluster: Cluster, site: string): RouterSpec[] {
+  return cluster.routers.filter((r) => r.site === site);
 }
 
 /** A private 4-byte AS (RFC 6996) for every machine: one iBGP domain, the routers reflect. */
 export const DEFAULT_AS = 4200000000;
 const DEFAULT_STATE_DIR = "/var/lib/vmctl";
+export const DEFAULT_SITE = "main";
 
 const IFNAME = {
   re: /^[A-Za-z0-9_.@-]{1,15}$/,
@@ -105,6 +115,7 @@ const hostSchema = z
       "state-dir": stateDir,
       "mdserver-state-dir": str(PATH).default("/var/lib/mdserver"),
       as: asNumber,
+      site: str(NAME).default(DEFAULT_SITE),
     },
     { error: "expected a mapping" },
   )
@@ -119,6 +130,7 @@ const hostSchema = z
       stateDir: h["state-dir"],
       mdserverStateDir: h["mdserver-state-dir"],
       as: h.as,
+      site: h.site,
     }),
   );
 
@@ -132,6 +144,7 @@ const routerSchema = z
       target,
       "state-dir": stateDir,
       as: asNumber,
+      site: str(NAME).default(DEFAULT_SITE),
     },
     { error: "expected a mapping" },
   )
@@ -145,6 +158,7 @@ const routerSchema = z
       target: r.target,
       stateDir: r["state-dir"],
       as: r.as,
+      site: r.site,
     }),
   );
 
@@ -160,9 +174,13 @@ const clusterSchema = z
       hosts: z
         .array(hostSchema, { error: "expected a non-empty list" })
         .min(1, { error: "expected a non-empty list" }),
-      router: routerSchema,
+      router: routerSchema.optional(),
+      routers: z
+        .array(routerSchema, { error: "expected a non-empty list" })
+        .min(1, { error: "expected a non-empty list" })
+        .optional(),
     },
-    { error: "expected a mapping with hosts and router" },
+    { error: "expected a mapping with hosts and router (or routers)" },
   )
   .strict();
 
@@ -171,18 +189,29 @@ export function parseCluster(text: string, file: string): Cluster {
   const parsed = clusterSchema.safeParse(loadYaml(file, text));
   if (!parsed.success)
     throw new ConfigError(`${file}: ${describeIssue(parsed.error.issues[0], { top: "(top)" })}`);
-  const { routing, hosts, router } = parsed.data;
+  const { routing, hosts, router, routers: list } = parsed.data;
   const fail = (key: string, why: string): never => {
     throw new ConfigError(`${file}: ${key}: ${why}`);
   };
+  if (router && list) fail("routers", "give either router (one) or routers (a list), not both");
+  const routers = list ?? (router ? [router] : fail("router", "required (or routers: a list)"));
+  const key = list ? (i: number) => `routers[${i}]` : () => "router";
   const names = new Set<string>();
-  const addresses = new Set<string>([router.address]);
+  const addresses = new Set<string>();
+  const unique = (what: string, name: string, address: string) => {
+    if (names.has(name)) fail(`${what}.name`, `duplicate name ${name}`);
+    if (addresses.has(address)) fail(`${what}.address`, `duplicate address ${address}`);
+    names.add(name);
+    addresses.add(address);
+  };
+  routers.forEach((r, i) => unique(key(i), r.name, r.address));
   hosts.forEach((h, i) => {
-    if (names.has(h.name) || h.name === router.name)
-      fail(`hosts[${i}].name`, `duplicate name ${h.name}`);
-    if (addresses.has(h.address)) fail(`hosts[${i}].address`, `duplicate address ${h.address}`);
-    names.add(h.name);
-    addresses.add(h.address);
+    unique(`hosts[${i}]`, h.name, h.address);
+    if (!routers.some((r) => r.site === h.site))
+      fail(`hosts[${i}].site`, `no router in site ${h.site} (give a router site: ${h.site})`);
   });
-  return { routing, hosts, router };
+  const sites = new Set(routers.map((r) => r.site));
+  if (routing === "static" && sites.size > 1)
+    fail("routing", "several sites need routing: bgp (static routes do not cross sites)");
+  return { routing, hosts, routers };
 }

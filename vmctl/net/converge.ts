@@ -3,9 +3,11 @@ import type { Runner } from "../../lib/exec/runner.js";
 import { applySteps, rollback } from "./apply.js";
 import { BIRD_TOOLS, type BirdPlan, planBird } from "./bird-apply.js";
 import { birdPaths } from "./bird-config.js";
+import type { RouterSpec } from "./cluster.js";
 import {
   type FabricContext,
   findHost,
+  findRouter,
   hostBird,
   hostDesired,
   routerBird,
@@ -92,12 +94,15 @@ async function planForHost(
   );
 }
 
-async function planForRouter(ctx: FabricContext, data: StoreData): Promise<MachinePlan> {
-  const r = ctx.cluster.router;
+async function planForRouter(
+  ctx: FabricContext,
+  data: StoreData,
+  r: RouterSpec,
+): Promise<MachinePlan> {
   const runner = ctx.runnerFor(r.target);
   const bgp = ctx.cluster.routing === "bgp";
   await preflight(runner, r.name, bgp ? [...ROUTER_TOOLS, ...BIRD_TOOLS] : ROUTER_TOOLS);
-  const d = routerDesired(ctx.cluster, data);
+  const d = routerDesired(ctx.cluster, data, r);
   const cur: MachineState = await readState(runner, {
     sysctls: routerSysctlKeys(d),
     firewall: true,
@@ -105,7 +110,7 @@ async function planForRouter(ctx: FabricContext, data: StoreData): Promise<Machi
   // Recover (-R) only when a previous BIRD left routes in the kernel: on a cold start BIRD
   // would otherwise wait for every host before installing anything.
   const bird = bgp
-    ? await planBird(runner, birdPaths(r.stateDir), routerBird(ctx.cluster, data), {
+    ? await planBird(runner, birdPaths(r.stateDir), routerBird(ctx.cluster, data, r), {
         recover: cur.routes.some((x) => x.proto === RTPROT_BIRD),
         dryRun: ctx.showDiff !== undefined,
       })
@@ -114,15 +119,28 @@ async function planForRouter(ctx: FabricContext, data: StoreData): Promise<Machi
   return withBird(r.name, runner, plan.items, plan.steps, bird);
 }
 
-/** Plans every named machine (hosts by name, "router" role by flag) from one store snapshot. */
+/**
+ * Which machines to converge: hosts by name; `router: true` = every router of the cluster
+ * file, or `routers` by name.
+ */
+export interface Which {
+  hosts: string[];
+  router: boolean;
+  routers?: string[];
+}
+
+/** Plans every named machine from one store snapshot. */
 export async function planMachines(
   ctx: FabricContext,
   data: StoreData,
-  which: { hosts: string[]; router: boolean },
+  which: Which,
 ): Promise<MachinePlan[]> {
   const plans: MachinePlan[] = [];
   for (const name of which.hosts) plans.push(await planForHost(ctx, data, name));
-  if (which.router) plans.push(await planForRouter(ctx, data));
+  const routers = which.router
+    ? ctx.cluster.routers
+    : (which.routers ?? []).map((n) => findRouter(ctx.cluster, n));
+  for (const r of routers) plans.push(await planForRouter(ctx, data, r));
   return plans;
 }
 
@@ -131,10 +149,7 @@ export async function planMachines(
  * tools, conflicts); if applying then fails on one machine, that machine and the ones already
  * done are rolled back, so a failure leaves nothing half-applied where undo is possible.
  */
-export async function converge(
-  ctx: FabricContext,
-  which: { hosts: string[]; router: boolean },
-): Promise<MachinePlan[]> {
+export async function converge(ctx: FabricContext, which: Which): Promise<MachinePlan[]> {
   // The lock keeps ports from changing between reading the store and applying it.
   return ctx.store.update(async (data) => {
     const plans = await planMachines(ctx, data, which);

@@ -2,7 +2,7 @@ import { AppError } from "../../lib/errors.js";
 import type { Target } from "../../lib/exec/command.js";
 import type { Runner } from "../../lib/exec/runner.js";
 import { birdPaths, renderHostBird, renderRouterBird } from "./bird-config.js";
-import type { Cluster, HostSpec } from "./cluster.js";
+import { type Cluster, type HostSpec, type RouterSpec, siteRouters } from "./cluster.js";
 import type { HostDesired } from "./host-plan.js";
 import type { StoreData } from "./model.js";
 import type { NetworkStore } from "./network-store.js";
@@ -32,24 +32,37 @@ export function findHost(cluster: Cluster, name: string): HostSpec {
 export function hostDesired(cluster: Cluster, data: StoreData, host: HostSpec): HostDesired {
   return {
     host,
-    routerAddress: cluster.router.address,
+    routerAddresses: siteRouters(cluster, host.site).map((r) => r.address),
     networks: data.networks,
     ports: data.ports.filter((p) => p.host === host.name),
   };
 }
 
 /** With routing: bgp the router learns VM /32s from BIRD, so vmctl writes none there. */
-export function routerDesired(cluster: Cluster, data: StoreData): RouterDesired {
+export function routerDesired(
+  cluster: Cluster,
+  data: StoreData,
+  router: RouterSpec,
+): RouterDesired {
   const ports = cluster.routing === "bgp" ? [] : data.ports;
   return {
-    router: cluster.router,
+    router,
     networks: data.networks,
     ports: ports.map((p) => ({ ...p, hostAddress: findHost(cluster, p.host).address })),
   };
 }
 
+export function findRouter(cluster: Cluster, name: string): RouterSpec {
+  const router = cluster.routers.find((r) => r.name === name);
+  if (!router)
+    throw new AppError(
+      "NOT_FOUND",
+      `no router named ${name} in the cluster file (routers: ${cluster.routers.map((r) => r.name).join(", ")})`,
+    );
+  return router;
+}
+
 export function hostBird(cluster: Cluster, data: StoreData, host: HostSpec): string {
-  const r = cluster.router;
   return renderHostBird(
     {
       address: host.address,
@@ -57,14 +70,15 @@ export function hostBird(cluster: Cluster, data: StoreData, host: HostSpec): str
       networks: data.networks,
       paths: birdPaths(host.stateDir),
     },
-    [{ name: r.name, address: r.address, as: r.as }],
+    siteRouters(cluster, host.site).map((r) => ({ name: r.name, address: r.address, as: r.as })),
   );
 }
 
-export function routerBird(cluster: Cluster, data: StoreData): string {
-  const r = cluster.router;
+export function routerBird(cluster: Cluster, data: StoreData, r: RouterSpec): string {
   return renderRouterBird(
     { address: r.address, as: r.as, networks: data.networks, paths: birdPaths(r.stateDir) },
-    cluster.hosts.map((h) => ({ name: h.name, address: h.address, as: h.as })),
+    cluster.hosts
+      .filter((h) => h.site === r.site)
+      .map((h) => ({ name: h.name, address: h.address, as: h.as })),
   );
 }

@@ -21,7 +21,8 @@ import {
 
 export interface HostDesired {
   host: HostSpec;
-  routerAddress: string;
+  /** The LAN addresses of the routers of the host's site (one or more). */
+  routerAddresses: string[];
   networks: Network[];
   /** Ports on this host. */
   ports: Port[];
@@ -72,8 +73,19 @@ export function hostPortRoute(n: Network, ip: string): RouteSpec {
   return { table: n.table, type: "unicast", dst: `${ip}/32`, dev: n.bridge, scope: "link" };
 }
 
+/**
+ * The way to the routers: one gateway, or with several routers an ECMP route over all of them
+ * (flows are hashed over the routers; docs/fabric.md "Several routers").
+ */
+function routerVia(d: HostDesired): Pick<RouteSpec, "gateway" | "nexthops" | "dev"> {
+  const [one, ...more] = d.routerAddresses;
+  if (one === undefined || more.length === 0)
+    return one === undefined ? { dev: d.host.lan } : { gateway: one, dev: d.host.lan };
+  return { nexthops: d.routerAddresses, dev: d.host.lan };
+}
+
 export function hostRouteSpecs(d: HostDesired, n: Network): RouteSpec[] {
-  const via = { gateway: d.routerAddress, dev: d.host.lan };
+  const via = routerVia(d);
   return [
     { table: n.table, type: "unicast", dst: n.subnet, ...via },
     { table: n.table, type: "unicast", dst: "default", ...via },

@@ -36,6 +36,10 @@ export interface RouteState {
   dev: string | undefined;
   proto: number;
   scope: string | undefined;
+  /** A multipath route's gateways, in the kernel's order (then gateway and dev are unset). */
+  nexthops?: string[];
+  /** 0 unless set */
+  metric?: number;
 }
 
 export interface RuleState {
@@ -110,6 +114,10 @@ export function parseRoutes(text: string): RouteState[] {
       dev: s(r.dev),
       proto: Number(s(r.protocol) ?? "0"),
       scope: s(r.scope),
+      ...(Array.isArray(r.nexthops)
+        ? { nexthops: (r.nexthops as Json[]).map((h) => s(h.gateway) ?? "") }
+        : {}),
+      ...(typeof r.metric === "number" && r.metric !== 0 ? { metric: r.metric } : {}),
     };
   });
 }

@@ -95,8 +95,12 @@ export interface RouteSpec {
   type: "unicast" | "unreachable";
   dst: string;
   gateway?: string;
+  /** Several gateways on `dev`: an ECMP route (the kernel spreads flows over them). */
+  nexthops?: string[];
   dev?: string;
   scope?: "link";
+  /** Omitted = 0. A higher one lets a better route (BIRD's) win while this one stays. */
+  metric?: number;
 }
 
 function tableArgs(table: number): string[] {
@@ -112,27 +116,53 @@ function dstArg(dst: string): string {
   return dst.endsWith("/32") ? dst.slice(0, -3) : dst;
 }
 
+function metricArgs(metric: number | undefined): string[] {
+  return metric ? ["metric", String(metric)] : [];
+}
+
 export function routeMatches(r: RouteState, spec: RouteSpec): boolean {
-  return r.table === spec.table && r.type === spec.type && r.dst === spec.dst;
+  return (
+    r.table === spec.table &&
+    r.type === spec.type &&
+    r.dst === spec.dst &&
+    (r.metric ?? 0) === (spec.metric ?? 0)
+  );
+}
+
+function sameNexthops(r: RouteState, spec: RouteSpec): boolean {
+  if (!spec.nexthops) return r.nexthops === undefined && r.gateway === spec.gateway;
+  return r.nexthops?.join(" ") === spec.nexthops.join(" ");
+}
+
+/** `via G dev D`, or for ECMP nothing here: `nexthop` clauses must come last (multipathArgs). */
+function viaArgs(spec: RouteSpec): string[] {
+  if (spec.nexthops) return [];
+  return [...(spec.gateway ? ["via", spec.gateway] : []), ...(spec.dev ? ["dev", spec.dev] : [])];
+}
+
+function multipathArgs(spec: RouteSpec): string[] {
+  const dev = spec.dev ? ["dev", spec.dev] : [];
+  return (spec.nexthops ?? []).flatMap((g) => ["nexthop", "via", g, ...dev]);
 }
 
 export function routeItem(cur: MachineState, network: string | undefined, spec: RouteSpec): Item {
   const args = [
     ...typeArgs(spec.type),
     dstArg(spec.dst),
-    ...(spec.gateway ? ["via", spec.gateway] : []),
-    ...(spec.dev ? ["dev", spec.dev] : []),
+    ...viaArgs(spec),
     ...tableArgs(spec.table),
+    ...metricArgs(spec.metric),
     "proto",
     String(PROTO),
     ...(spec.scope ? ["scope", spec.scope] : []),
+    ...multipathArgs(spec),
   ];
   const present = cur.routes.some(
     (r) =>
       routeMatches(r, spec) &&
       r.proto === PROTO &&
-      r.gateway === spec.gateway &&
-      (spec.dev === undefined || r.dev === spec.dev),
+      sameNexthops(r, spec) &&
+      (spec.dev === undefined || spec.nexthops !== undefined || r.dev === spec.dev),
   );
   return {
     network,
@@ -144,13 +174,19 @@ export function routeItem(cur: MachineState, network: string | undefined, spec: 
   };
 }
 
-export function routeDel(r: { table: number; type: string; dst: string }): Command {
+export function routeDel(r: {
+  table: number;
+  type: string;
+  dst: string;
+  metric?: number;
+}): Command {
   return ip(
     "route",
     "del",
     ...typeArgs(r.type),
     dstArg(r.dst),
     ...tableArgs(r.table),
+    ...metricArgs(r.metric),
     "proto",
     String(PROTO),
   );

@@ -11,16 +11,24 @@ import { portLinkSteps, securePorts, securityDesired } from "./port-security.js"
 import { preflight } from "./preflight.js";
 import { routerPortRoute } from "./router-plan.js";
 
-/** The port's /32 on its host and on the router, as the planners describe them. */
+/**
+ * The port's /32 on its host and (routing: static) on every router, as the planners describe
+ * them. With routing: bgp the host's BIRD announces the host /32 and no router needs a command.
+ */
 function portRoutes(ctx: FabricContext, net: Network, port: Port) {
   const host = findHost(ctx.cluster, port.host);
+  const routers = ctx.cluster.routing === "static" ? ctx.cluster.routers : [];
   return {
     host: routeItem(NO_STATE, net.name, hostPortRoute(net, port.ip)),
-    router: routeItem(
-      NO_STATE,
-      net.name,
-      routerPortRoute(ctx.cluster.router, { ...port, hostAddress: host.address }),
-    ),
+    routers: routers.map((r) => ({
+      name: r.name,
+      runner: ctx.runnerFor(r.target),
+      item: routeItem(
+        NO_STATE,
+        net.name,
+        routerPortRoute(r, { ...port, hostAddress: host.address }),
+      ),
+    })),
   };
 }
 
@@ -61,11 +69,6 @@ function secure(ctx: FabricContext, data: StoreData, host: string, ports: Port[]
   );
 }
 
-/** With routing: bgp the host's BIRD announces the host /32 and the router needs no command. */
-function staticRouting(ctx: FabricContext): boolean {
-  return ctx.cluster.routing === "static";
-}
-
 /**
  * Plugs a VM interface into its network. Port security goes in first: its set elements key on
  * the interface name, so the port is guarded from its first frame on the bridge. The host /32
@@ -79,12 +82,11 @@ export async function attachPort(ctx: FabricContext, request: Port): Promise<Por
     checkPortAddress(data, net, request.ip);
     const port = { ...request, mac: checkPortMac(data, net, request.mac) };
     const hostRunner = ctx.runnerFor(host.target);
-    const routerRunner = ctx.runnerFor(ctx.cluster.router.target);
+    const routes = portRoutes(ctx, net, port);
     await preflight(hostRunner, host.name, ["ip", "nft", "bridge"]);
-    if (staticRouting(ctx)) await preflight(routerRunner, ctx.cluster.router.name, ["ip"]);
+    for (const r of routes.routers) await preflight(r.runner, r.name, ["ip"]);
     await requireBridge(hostRunner, host.name, net);
     await secure(ctx, data, host.name, [...data.ports, port]);
-    const routes = portRoutes(ctx, net, port);
     const hostSteps: Step[] = [
       stepOf(routes.host),
       {
@@ -102,15 +104,13 @@ export async function attachPort(ctx: FabricContext, request: Port): Promise<Por
       await secure(ctx, data, host.name, data.ports).catch(() => {});
       throw err;
     }
-    if (staticRouting(ctx)) {
+    const done: typeof routes.routers = [];
+    for (const r of routes.routers) {
       try {
-        await applySteps(
-          routerRunner,
-          ctx.cluster.router.name,
-          [{ command: routes.router.command }],
-          log(ctx.cluster.router.name),
-        );
+        await applySteps(r.runner, r.name, [{ command: r.item.command }], log(r.name));
+        done.push(r);
       } catch (err) {
+        for (const d of done.reverse()) await rollback(d.runner, [stepOf(d.item)]);
         await rollback(hostRunner, applied);
         await secure(ctx, data, host.name, data.ports).catch(() => {});
         throw err;
@@ -141,9 +141,9 @@ export async function detachPort(
     if (!port) throw new AppError("NOT_FOUND", `no port ${ref.ip} in network ${ref.network}`);
     const host = findHost(ctx.cluster, port.host);
     const hostRunner = ctx.runnerFor(host.target);
-    const routerRunner = ctx.runnerFor(ctx.cluster.router.target);
+    const routes = portRoutes(ctx, net, port);
     await preflight(hostRunner, host.name, ["ip", "arping", "nft"]);
-    if (staticRouting(ctx)) await preflight(routerRunner, ctx.cluster.router.name, ["ip"]);
+    for (const r of routes.routers) await preflight(r.runner, r.name, ["ip"]);
     const run = async (runner: Runner, machine: string, command: Command | undefined) => {
       if (!command) return;
       const r = await runner.probe(command);
@@ -154,8 +154,7 @@ export async function detachPort(
         );
       if (r.exitCode === 0) ctx.onCommand(`${machine}: ${formatCommand(command)}`);
     };
-    const routes = portRoutes(ctx, net, port);
-    if (staticRouting(ctx)) await run(routerRunner, ctx.cluster.router.name, routes.router.undo);
+    for (const r of routes.routers) await run(r.runner, r.name, r.item.undo);
     await run(hostRunner, host.name, routes.host.undo);
     await run(hostRunner, host.name, ip("link", "set", "dev", port.dev, "nomaster"));
     const rest = data.ports.filter((p) => p !== port);

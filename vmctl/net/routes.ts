@@ -1,4 +1,4 @@
-import type { Cluster } from "./cluster.js";
+import { type Cluster, siteRouters } from "./cluster.js";
 import type { RouteState } from "./machine-state.js";
 import type { Port } from "./model.js";
 import { PROTO } from "./names.js";
@@ -40,18 +40,36 @@ export interface RoutesReport {
   problems: string[];
 }
 
+interface Peer {
+  name: string;
+  address: string;
+  kind: string;
+}
+
+/** The BGP sessions a machine should have: a router with its site's hosts, a host with its site's routers. */
+export function expectedPeers(cluster: Cluster, machine: string): Peer[] {
+  const router = cluster.routers.find((r) => r.name === machine);
+  if (router)
+    return cluster.hosts
+      .filter((h) => h.site === router.site)
+      .map((h) => ({ name: h.name, address: h.address, kind: "host" }));
+  const host = cluster.hosts.find((h) => h.name === machine);
+  return siteRouters(cluster, host?.site ?? "").map((r) => ({
+    name: r.name,
+    address: r.address,
+    kind: "router",
+  }));
+}
+
 function sessions(cluster: Cluster, o: Observed): { lines: string[]; problems: string[] } {
-  const isRouter = o.machine === cluster.router.name;
+  const isRouter = cluster.routers.some((r) => r.name === o.machine);
   if (o.protocols === undefined) {
-    const fix = isRouter ? "vmctl router apply" : `vmctl host apply ${o.machine}`;
+    const fix = isRouter ? `vmctl router apply ${o.machine}` : `vmctl host apply ${o.machine}`;
     return { lines: [], problems: [`${o.machine}: BIRD does not answer (run: ${fix})`] };
   }
-  const peers = isRouter
-    ? cluster.hosts.map((h) => ({ name: h.name, address: h.address, kind: "host" }))
-    : [{ name: cluster.router.name, address: cluster.router.address, kind: "router" }];
   const lines: string[] = [];
   const problems: string[] = [];
-  for (const p of peers) {
+  for (const p of expectedPeers(cluster, o.machine)) {
     const proto = `${p.kind}_${p.address.replaceAll(".", "_")}`;
     const s = o.protocols.find((x) => x.name === proto);
     const state = s?.info.split(/\s{2,}/)[0] || s?.state || "missing";
@@ -62,8 +80,14 @@ function sessions(cluster: Cluster, o: Observed): { lines: string[]; problems: s
   return { lines, problems };
 }
 
+/** The gateways a router may reach a VM by: its host, when the host is in the router's site. */
+function viaFor(cluster: Cluster, machine: string, p: Port): string[] {
+  const host = cluster.hosts.find((h) => h.name === p.host);
+  return host ? [host.address] : [];
+}
+
 /**
- * Per machine: BGP session states (routing: bgp) and, on the router, which VM /32s it holds
+ * Per machine: BGP session states (routing: bgp) and, on each router, which VM /32s it holds
  * (from BIRD with bgp, vmctl's own with static) against the ports in the store.
  */
 export function routesReport(cluster: Cluster, ports: Port[], observed: Observed[]): RoutesReport {
@@ -81,10 +105,13 @@ export function routesReport(cluster: Cluster, ports: Port[], observed: Observed
     const held = new Map(
       o.routes
         .filter((r) => r.table === 254 && r.proto === proto && r.dst.endsWith("/32"))
-        .map((r) => [r.dst.slice(0, -3), r.gateway]),
+        .map((r) => [r.dst.slice(0, -3), r.nexthops ?? (r.gateway ? [r.gateway] : [])]),
     );
-    const via = (p: Port) => cluster.hosts.find((h) => h.name === p.host)?.address;
-    const missing = ports.filter((p) => held.get(p.ip) !== via(p));
+    const missing = ports.filter((p) => {
+      const via = viaFor(cluster, o.machine, p);
+      const got = held.get(p.ip);
+      return !got || got.length === 0 || !got.every((g) => via.includes(g));
+    });
     lines.push(`${o.machine}: ${ports.length - missing.length} of ${ports.length} VM routes`);
     for (const p of missing)
       problems.push(`${o.machine}: no route to ${p.ip} via ${p.host} (network ${p.network})`);
