@@ -204,7 +204,9 @@ export function parseCluster(text: string, file: string): Cluster {
     names.add(name);
     addresses.add(address);
   };
-  routers.forEach((r, i) => unique(key(i), r.name, r.address));
+  routers.forEach((r, i) => {
+    unique(key(i), r.name, r.address);
+  });
   hosts.forEach((h, i) => {
     unique(`hosts[${i}]`, h.name, h.address);
     if (!routers.some((r) => r.site === h.site))

@@ -80,8 +80,8 @@ function sessions(cluster: Cluster, o: Observed): { lines: string[]; problems: s
   return { lines, problems };
 }
 
-/** The gateways a router may reach a VM by: its host, when the host is in the router's site. */
-function viaFor(cluster: Cluster, machine: string, p: Port): string[] {
+/** The gateways a router may reach a VM by: its host. */
+function viaFor(cluster: Cluster, p: Port): string[] {
   const host = cluster.hosts.find((h) => h.name === p.host);
   return host ? [host.address] : [];
 }
@@ -108,7 +108,7 @@ export function routesReport(cluster: Cluster, ports: Port[], observed: Observed
         .map((r) => [r.dst.slice(0, -3), r.nexthops ?? (r.gateway ? [r.gateway] : [])]),
     );
     const missing = ports.filter((p) => {
-      const via = viaFor(cluster, o.machine, p);
+      const via = viaFor(cluster, p);
       const got = held.get(p.ip);
       return !got || got.length === 0 || !got.every((g) => via.includes(g));
     });
