@@ -1,16 +1,24 @@
 #!/usr/bin/env node
 import { readFileSync } from "node:fs";
-import type { Target } from "../lib/exec/command.js";
+import type { Command, Target } from "../lib/exec/command.js";
 import { ExecRunner, type Runner, runInteractive, TracingRunner } from "../lib/exec/runner.js";
 import { run } from "./cli.js";
+import { sshOptionsFrom } from "./ssh/control-dir.js";
 
 // Composition root: the only place that reads argv/env and sets the exit code.
+const ssh = sshOptionsFrom({
+  config: process.env.VMCTL_SSH_CONFIG,
+  controlDir: process.env.VMCTL_SSH_CONTROL_DIR,
+  runtimeDir: process.env.XDG_RUNTIME_DIR,
+  uid: process.getuid?.() ?? 0,
+});
 const runners = new Map<string, Runner>();
 function runnerFor(target: Target): Runner {
   const key = JSON.stringify(target);
   let r = runners.get(key);
   if (!r) {
-    r = new ExecRunner(target);
+    if (target.kind === "ssh") ssh.prepare();
+    r = new ExecRunner(target, { ssh: ssh.options });
     if (process.env.VMCTL_TRACE) r = new TracingRunner(r, (l) => process.stderr.write(`${l}\n`));
     runners.set(key, r);
   }
@@ -40,7 +48,10 @@ const code = await run(process.argv.slice(2), {
   stateDir: "/var/lib/vmctl",
   readFile: (path) => readFileSync(path, "utf8"),
   runnerFor,
-  interactive: runInteractive,
+  interactive: (target: Target, command: Command) => {
+    if (target.kind === "ssh") ssh.prepare();
+    return runInteractive(target, command, ssh.options);
+  },
   isTty: process.stderr.isTTY === true && process.stdout.isTTY === true,
   statusLine: (text) => process.stderr.write(`\r\x1b[K${text}`),
 });

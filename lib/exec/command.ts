@@ -45,17 +45,58 @@ export function quote(arg: string): string {
   return SAFE.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
 }
 
+/**
+ * How vmctl's ssh runs (docs/ssh-targets.md): `config` is an ssh_config file used instead of
+ * ~/.ssh/config (`-F`); `controlDir` a private directory (0700) where one master connection per
+ * target waits (`ControlPath=DIR/%C`), kept `persistSeconds` after its last use so the next
+ * command, or the next vmctl run, skips the handshake. Without `controlDir` every command is
+ * its own connection.
+ */
+export interface SshOptions {
+  config?: string;
+  controlDir?: string;
+  persistSeconds?: number;
+}
+
+/** Seconds a master outlives its last command: a script of vmctl calls shares one handshake. */
+export const DEFAULT_PERSIST_SECONDS = 60;
+
+/** ssh's options and destination, before the remote command: the one place they are spelled. */
+export function sshArgs(destination: string, ssh: SshOptions = {}): string[] {
+  const o = (option: string) => ["-o", option];
+  return [
+    ...(ssh.config ? ["-F", ssh.config] : []),
+    // Never a prompt: a missing key or an unknown host key fails at once with a message.
+    ...o("BatchMode=yes"),
+    ...o("ConnectTimeout=5"),
+    // A master whose host went away notices within 15 s instead of TCP's minutes.
+    ...o("ServerAliveInterval=5"),
+    ...o("ServerAliveCountMax=3"),
+    ...(ssh.controlDir
+      ? [
+          ...o("ControlMaster=auto"),
+          // %C is a hash of host, port, user and local host: short (unix socket paths have
+          // 108 bytes, and ssh appends a temporary suffix while it binds) and one per target.
+          ...o(`ControlPath=${ssh.controlDir}/%C`),
+          ...o(`ControlPersist=${ssh.persistSeconds ?? DEFAULT_PERSIST_SECONDS}`),
+        ]
+      : []),
+    destination,
+  ];
+}
+
 /** The argv that actually runs a command on a target (ssh gets one quoted string). */
-export function wrapForTarget(target: Target, command: Command): { file: string; args: string[] } {
+export function wrapForTarget(
+  target: Target,
+  command: Command,
+  ssh?: SshOptions,
+): { file: string; args: string[] } {
   const env = ["env", "LC_ALL=C"];
   if (target.kind === "local") return { file: command.file, args: command.args };
   if (target.kind === "netns")
     return { file: "ip", args: ["netns", "exec", target.name, command.file, ...command.args] };
   const remote = [...env, command.file, ...command.args].map(quote).join(" ");
-  return {
-    file: "ssh",
-    args: ["-o", "BatchMode=yes", "-o", "ConnectTimeout=5", target.destination, "--", remote],
-  };
+  return { file: "ssh", args: [...sshArgs(target.destination, ssh), "--", remote] };
 }
 
 export function formatCommand(command: Command): string {

@@ -2,8 +2,10 @@ import { execa } from "execa";
 import { CommandError } from "../errors.js";
 import {
   type Command,
+  cmd,
   formatCommand,
   formatTarget,
+  type SshOptions,
   type Target,
   wrapForTarget,
 } from "./command.js";
@@ -35,12 +37,26 @@ export interface Held {
 
 const NOTHING_HELD: Held = { release: () => Promise.resolve() };
 
+export interface ExecRunnerOptions {
+  timeoutMs?: number;
+  /** For ssh targets: the config file and the connection reuse (lib/exec/command.ts). */
+  ssh?: SshOptions;
+}
+
 /** The only place that imports execa. */
 export class ExecRunner implements Runner {
+  private readonly timeoutMs: number;
+  private readonly ssh: SshOptions;
+  /** With a control dir: the first connection, which every other command waits for. */
+  private master: Promise<unknown> | undefined;
+
   constructor(
     readonly target: Target,
-    private readonly timeoutMs = 60_000,
-  ) {}
+    options: ExecRunnerOptions = {},
+  ) {
+    this.timeoutMs = options.timeoutMs ?? 60_000;
+    this.ssh = options.ssh ?? {};
+  }
 
   async run(command: Command): Promise<RunResult> {
     const result = await this.probe(command);
@@ -51,7 +67,23 @@ export class ExecRunner implements Runner {
   }
 
   async probe(command: Command): Promise<RunResult> {
-    const { file, args } = wrapForTarget(this.target, command);
+    await this.connected();
+    return this.execute(command);
+  }
+
+  /**
+   * With connection reuse, commands started side by side before any master exists would each
+   * open a connection of their own (ssh only shares one once its socket is there): one `true`
+   * goes first and leaves the master, the rest ride on it. A failure shows in the command.
+   */
+  private async connected(): Promise<void> {
+    if (this.target.kind !== "ssh" || !this.ssh.controlDir) return;
+    this.master ??= this.execute(cmd("true", [])).catch(() => undefined);
+    await this.master;
+  }
+
+  private async execute(command: Command): Promise<RunResult> {
+    const { file, args } = wrapForTarget(this.target, command, this.ssh);
     try {
       const r = await execa(file, args, {
         reject: false,
@@ -72,7 +104,8 @@ export class ExecRunner implements Runner {
   }
 
   async hold(command: Command): Promise<Held> {
-    const { file, args } = wrapForTarget(this.target, command);
+    await this.connected();
+    const { file, args } = wrapForTarget(this.target, command, this.ssh);
     const child = execa(file, args, { reject: false, env: { LC_ALL: "C" }, buffer: false });
     let stderr = "";
     child.stderr?.setEncoding("utf8").on("data", (c: string) => {
@@ -195,8 +228,9 @@ export function streamLines(
   target: Target,
   command: Command,
   onLine: (line: string) => void,
+  ssh?: SshOptions,
 ): LineStream {
-  const { file, args } = wrapForTarget(target, command);
+  const { file, args } = wrapForTarget(target, command, ssh);
   const child = execa(file, args, {
     reject: false,
     env: { LC_ALL: "C" },
@@ -219,8 +253,12 @@ export function streamLines(
 }
 
 /** Runs a command with the terminal attached (vmctl console, vmctl ssh); resolves its exit code. */
-export async function runInteractive(target: Target, command: Command): Promise<number> {
-  const { file, args } = wrapForTarget(target, command);
+export async function runInteractive(
+  target: Target,
+  command: Command,
+  ssh?: SshOptions,
+): Promise<number> {
+  const { file, args } = wrapForTarget(target, command, ssh);
   const r = await execa(file, args, { reject: false, stdio: "inherit" });
   return r.exitCode ?? 1;
 }

@@ -1,6 +1,7 @@
 import { AppError, CommandError } from "../../lib/errors.js";
 import { cmd } from "../../lib/exec/command.js";
 import type { Runner } from "../../lib/exec/runner.js";
+import { diagnoseSsh } from "../ssh/diagnose.js";
 
 /** The Debian package that provides each tool, for the error message. */
 const PACKAGES: Record<string, { args: string[]; pkg: string }> = {
@@ -32,16 +33,27 @@ export async function preflight(runner: Runner, machine: string, tools: string[]
     throw e;
   });
   if (reach.exitCode !== 0) {
+    const t = runner.target;
+    if (t.kind === "ssh" && reach.exitCode === 255)
+      throw new AppError("UNREACHABLE", diagnoseSsh(machine, t.destination, reach.stderr));
     const why = reach.stderr.trim().split("\n").pop() ?? "";
     throw new AppError("UNREACHABLE", `${machine} cannot be reached${why ? `: ${why}` : ""}`);
   }
-  for (const tool of tools) {
-    const t = PACKAGES[tool] ?? { args: ["--version"], pkg: tool };
-    const r = await runner.probe(cmd(tool, t.args)).catch((e: unknown) => {
-      if (e instanceof CommandError) return { exitCode: e.exitCode, stderr: e.stderr };
-      throw e;
-    });
-    if (looksMissing(r.exitCode, r.stderr))
-      throw new AppError("MISSING_TOOL", `${machine}: ${tool} not found (install ${t.pkg})`);
-  }
+  // Side by side: over ssh each probe is a round trip (on one shared connection).
+  const found = await Promise.all(
+    tools.map(async (tool) => {
+      const t = PACKAGES[tool] ?? { args: ["--version"], pkg: tool };
+      const r = await runner.probe(cmd(tool, t.args)).catch((e: unknown) => {
+        if (e instanceof CommandError) return { exitCode: e.exitCode, stderr: e.stderr };
+        throw e;
+      });
+      return { tool, pkg: t.pkg, missing: looksMissing(r.exitCode, r.stderr) };
+    }),
+  );
+  const missing = found.find((f) => f.missing);
+  if (missing)
+    throw new AppError(
+      "MISSING_TOOL",
+      `${machine}: ${missing.tool} not found (install ${missing.pkg})`,
+    );
 }
