@@ -6,6 +6,7 @@ import type { BootRecordStore } from "./boot-record-store.js";
 import type { ServeContext } from "./context.js";
 import type { Inventory } from "./inventory/inventory.js";
 import type { Logger } from "./log.js";
+import type { RequestMetrics } from "./metrics.js";
 import { OPENSTACK_VERSIONS } from "./openstack-tree.js";
 import { parseTtl, type TokenIssuer } from "./tokens.js";
 import { listingOf, resolve } from "./tree.js";
@@ -25,6 +26,8 @@ export interface AppDeps {
   clientAddress: (c: Context) => string;
   /** Boot progress for vmctl: first request, phone_home. */
   state: BootRecordStore;
+  /** Requests by instance and status, and their latency (the admin endpoint's /metrics). */
+  metrics: RequestMetrics;
 }
 
 type Env = { Variables: { instance: Instance | undefined } };
@@ -41,15 +44,18 @@ export function createApp(deps: AppDeps): Hono<Env> {
       deps.log.log("error", "request failed", { error: err.message });
       return c.text("Internal Server Error", 500);
     });
+    const name = c.get("instance")?.name;
+    const ms = performance.now() - start;
+    deps.metrics.observe(name ?? "", res.status, ms / 1000);
     if (deps.context().config.server["log-requests"]) {
       deps.log.log("info", "request", {
         client,
-        instance: c.get("instance")?.name ?? null,
+        instance: name ?? null,
         method: c.req.method,
         path: c.req.path.slice(0, MAX_PATH),
         status: res.status,
         token: header(c, "x-aws-ec2-metadata-token") !== undefined,
-        ms: Math.round((performance.now() - start) * 1000) / 1000,
+        ms: Math.round(ms * 1000) / 1000,
       });
     }
     return res;
@@ -58,8 +64,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
   async function handle(c: Context<Env>, client: string): Promise<Response> {
     // Hono's path keeps `//` runs as sent (new URL() would too, at several times the cost).
     const raw = c.req.path;
-    if (raw.length > MAX_PATH) return c.text("Request-URI Too Long", 414);
-    if (declaredTooLarge(header(c, "content-length"), MAX_BODY)) return tooLarge(c);
+    // The instance first: an unknown address gets 404 whatever it sends, and the metrics and
+    // log line name the VM that sent an oversized request.
     const inst = deps.inventory.lookup(client);
     if (!inst) {
       if (!warned.has(client)) {
@@ -67,9 +73,11 @@ export function createApp(deps: AppDeps): Hono<Env> {
         warned.add(client);
         deps.log.log("warn", "request from an address that is no known instance", { client });
       }
-      return notFound(c);
+      return declaredTooLarge(header(c, "content-length"), MAX_BODY) ? tooLarge(c) : notFound(c);
     }
     c.set("instance", inst);
+    if (raw.length > MAX_PATH) return c.text("Request-URI Too Long", 414);
+    if (declaredTooLarge(header(c, "content-length"), MAX_BODY)) return tooLarge(c);
     deps.state.noteRequest(inst);
     const ctx = deps.context();
 

@@ -16,11 +16,15 @@ export interface Loaded {
  * means "all defaults"; a missing file the admin named is an error.
  */
 export async function loadAll(path: string, explicit: boolean): Promise<Loaded> {
-  const text = await readText(path, !explicit);
-  const config: MdserverConfig = parseMdserverConfig(path, text ?? "");
+  const config = await loadConfig(path, explicit);
   const file = config.server["instances-file"];
   const fileInstances = file ? parseInstancesYaml(file, (await readText(file, false)) ?? "") : [];
   return { config, fileInstances };
+}
+
+/** mdserver.conf alone (what --status needs to find the admin socket). */
+export async function loadConfig(path: string, explicit: boolean): Promise<MdserverConfig> {
+  return parseMdserverConfig(path, (await readText(path, !explicit)) ?? "");
 }
 
 /**
@@ -35,6 +39,7 @@ const RESTART_KEYS = [
   "libvirt",
   "libvirt-uri",
   "reconcile-seconds",
+  "admin-socket",
 ] as const;
 
 /** Why `next` cannot replace `running` on a reload, in one line naming the key; else undefined. */

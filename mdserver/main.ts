@@ -6,6 +6,7 @@ import { AppError, ConfigError, errorMessage } from "../lib/errors.js";
 import { cmd, LOCAL } from "../lib/exec/command.js";
 import { ExecRunner, streamLines } from "../lib/exec/runner.js";
 import { normalizeAddress } from "../lib/net-address.js";
+import { adminViews, closeAdmin, createAdminApp, listenAdmin, type ReloadState } from "./admin.js";
 import { createApp } from "./app.js";
 import { BootRecordStore } from "./boot-record-store.js";
 import type { MdserverConfig } from "./config/mdserver-config.js";
@@ -18,14 +19,19 @@ import {
 import { Inventory } from "./inventory/inventory.js";
 import { LibvirtSource } from "./inventory/libvirt-source.js";
 import { closeAll, listenAll } from "./listen.js";
-import { loadAll, readOptional, restartNeeded } from "./load.js";
+import { loadAll, loadConfig, readOptional, restartNeeded } from "./load.js";
 import { batchedWriter, jsonLogger } from "./log.js";
+import { RequestMetrics } from "./metrics.js";
+import { fetchAdmin, formatStatus, type StatusReport } from "./status.js";
 import { TokenIssuer } from "./tokens.js";
 
 const DEFAULT_CONFIG = "/etc/mdserver/mdserver.conf";
-const USAGE = `usage: mdserver [--config PATH] [--check | --print-identity-cert]
+const USAGE = `usage: mdserver [--config PATH] [--check | --print-identity-cert | --status [--json]]
   --config PATH          configuration file (default ${DEFAULT_CONFIG}; missing default = all defaults)
   --check                load and validate the configuration, then exit
+  --status               ask the running mdserver (its admin socket) what it serves: instances
+                         by source, libvirt's last event and stream restarts, the last reload
+  --json                 with --status: the report as JSON
   --print-identity-cert  print the certificate that verifies instance identity signatures
                          (<state-dir>/identity/cert.pem, created with its key at first start)`;
 
@@ -34,6 +40,8 @@ async function main(argv: string[]): Promise<number> {
   let explicit = false;
   let check = false;
   let printCert = false;
+  let status = false;
+  let json = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--config" && argv[i + 1] !== undefined) {
@@ -44,6 +52,8 @@ async function main(argv: string[]): Promise<number> {
       explicit = true;
     } else if (a === "--check") check = true;
     else if (a === "--print-identity-cert") printCert = true;
+    else if (a === "--status") status = true;
+    else if (a === "--json") json = true;
     else if (a === "--help" || a === "-h") {
       process.stdout.write(`${USAGE}\n`);
       return 0;
@@ -52,6 +62,12 @@ async function main(argv: string[]): Promise<number> {
       return 2;
     }
   }
+
+  if (json && !status) {
+    process.stderr.write(`mdserver: --json goes with --status\n${USAGE}\n`);
+    return 2;
+  }
+  if (status) return printStatus(configPath, explicit, json);
 
   const out = batchedWriter((chunk) => process.stdout.write(chunk));
   const log = jsonLogger(out.write);
@@ -70,6 +86,9 @@ async function main(argv: string[]): Promise<number> {
   inventory.replaceAll("file", loaded.fileInstances);
   inventory.warnConflicts(log);
 
+  const requests = new RequestMetrics();
+  const reload: ReloadState = { ok: 0, refused: 0, last: null };
+  const started = new Date();
   const app = createApp({
     inventory,
     context: () => context,
@@ -78,6 +97,7 @@ async function main(argv: string[]): Promise<number> {
     readOptional,
     state: new BootRecordStore(context.config.server["state-dir"], log),
     clientAddress: (c) => normalizeAddress(getConnInfo(c).remote.address ?? ""),
+    metrics: requests,
   });
   const { listen, port } = context.config.server;
   const servers = await listenAll(app, listen, port);
@@ -95,32 +115,55 @@ async function main(argv: string[]): Promise<number> {
     });
     await libvirt.start();
   }
+  const adminPath = context.config.adminSocket;
+  const admin =
+    adminPath === undefined
+      ? undefined
+      : await listenAdmin(
+          createAdminApp(
+            adminViews({
+              configPath,
+              config: () => context.config,
+              inventory,
+              libvirt,
+              reload,
+              requests,
+              started,
+            }),
+          ),
+          adminPath,
+        ).catch(async (err) => {
+          libvirt?.stop();
+          await closeAll(servers);
+          throw err;
+        });
   log.log("info", "mdserver listening", {
     addresses: listen,
     port,
     instances: inventory.size,
     libvirt: context.config.server.libvirt,
+    admin: adminPath ?? null,
   });
+
+  const refused = (error: string) => {
+    reload.refused++;
+    reload.last = { time: new Date().toISOString(), result: "refused", error };
+    log.log("error", "reload refused; still serving the previous configuration", { error });
+  };
 
   process.on("SIGHUP", () => {
     loadAll(configPath, explicit).then(
       (next) => {
         const why = restartNeeded(context.config, next.config);
-        if (why) {
-          log.log("error", "reload refused; still serving the previous configuration", {
-            error: why,
-          });
-          return;
-        }
+        if (why) return refused(why);
         context = createContext(next.config, signer);
         inventory.replaceAll("file", next.fileInstances);
         inventory.warnConflicts(log);
+        reload.ok++;
+        reload.last = { time: new Date().toISOString(), result: "ok" };
         log.log("info", "configuration reloaded", { instances: inventory.size });
       },
-      (err) =>
-        log.log("error", "reload refused; still serving the previous configuration", {
-          error: errorMessage(err),
-        }),
+      (err) => refused(errorMessage(err)),
     );
   });
 
@@ -130,7 +173,21 @@ async function main(argv: string[]): Promise<number> {
   });
   libvirt?.stop();
   await closeAll(servers);
+  if (admin && adminPath) await closeAdmin(admin, adminPath);
   out.flush();
+  return 0;
+}
+
+/** `mdserver --status`: the running server's report, read from its admin socket. */
+async function printStatus(configPath: string, explicit: boolean, json: boolean) {
+  const config = await loadConfig(configPath, explicit);
+  if (config.adminSocket === undefined) {
+    throw new ConfigError(
+      `${configPath}: [mdserver] admin-socket: off (or no state-dir), so there is no status to ask`,
+    );
+  }
+  const body = await fetchAdmin(config.adminSocket, "/status");
+  process.stdout.write(json ? `${body}\n` : formatStatus(JSON.parse(body) as StatusReport));
   return 0;
 }
 

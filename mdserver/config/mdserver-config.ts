@@ -51,6 +51,8 @@ export const MDSERVER_KEYS = {
   },
   "network-interfaces": bool(true),
   "log-requests": bool(true),
+  // Where --status and /metrics are served; unset: <state-dir>/admin.sock; "off": nowhere.
+  "admin-socket": optionalStr(),
 };
 
 export type MdserverSection = SectionValues<typeof MDSERVER_KEYS>;
@@ -61,6 +63,8 @@ export interface MdserverConfig {
   /** [public-keys] NAME = KEY: given to every instance, after its own keys. */
   publicKeys: { name: string; key: string }[];
   userdataDir: string;
+  /** The admin endpoint's unix socket, or undefined when there is none. */
+  adminSocket: string | undefined;
 }
 
 /** Parses the INI text of mdserver.conf; throws ConfigError naming file, section and key. */
@@ -77,5 +81,12 @@ export function parseMdserverConfig(file: string, text: string): MdserverConfig 
     publicKeys.push({ name, key });
   }
   const userdataDir = server["userdata-dir"] ?? `${server["md-base"].replace(/\/+$/, "")}/userdata`;
-  return { file, server, publicKeys, userdataDir };
+  const admin = server["admin-socket"];
+  const stateDir = server["state-dir"];
+  const adminSocket =
+    admin === "off"
+      ? undefined
+      : (admin ??
+        (stateDir === undefined ? undefined : `${stateDir.replace(/\/+$/, "")}/admin.sock`));
+  return { file, server, publicKeys, userdataDir, adminSocket };
 }

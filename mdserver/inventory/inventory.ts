@@ -42,6 +42,13 @@ export class Inventory {
     return n;
   }
 
+  /** The instances one source contributes, by name. */
+  list(source: SourceName): Instance[] {
+    return [...(this.entries.get(source) as Map<string, Instance>).values()].sort((a, b) =>
+      a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+    );
+  }
+
   replaceAll(source: SourceName, instances: Instance[]): void {
     const map = this.entries.get(source) as Map<string, Instance>;
     for (const old of [...map.values()]) this.remove(source, old.name);

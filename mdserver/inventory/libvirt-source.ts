@@ -16,6 +16,14 @@ export interface LibvirtSourceDeps {
   reconcileMs: number;
 }
 
+/** What --status and /metrics report about the libvirt follower. */
+export interface LibvirtStats {
+  events: number;
+  lastEvent: { time: string; domain: string; kind: string; detail: string } | undefined;
+  streamRestarts: number;
+  lastReconcile: { time: string; ok: boolean; error?: string } | undefined;
+}
+
 const BATCH = 100;
 const RESTART_MS = 1000;
 
@@ -38,6 +46,12 @@ export class LibvirtSource {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private pending = Promise.resolve();
+  readonly stats: LibvirtStats = {
+    events: 0,
+    lastEvent: undefined,
+    streamRestarts: 0,
+    lastReconcile: undefined,
+  };
 
   constructor(private readonly deps: LibvirtSourceDeps) {}
 
@@ -48,8 +62,8 @@ export class LibvirtSource {
   async start(): Promise<void> {
     this.followEvents();
     // libvirtd down at start is not fatal: the periodic reconcile and the event restart catch up.
-    await this.queue(() => this.reconcile());
-    this.timer = setInterval(() => this.queue(() => this.reconcile()), this.deps.reconcileMs);
+    await this.queue(() => this.reconcileNoted());
+    this.timer = setInterval(() => this.queue(() => this.reconcileNoted()), this.deps.reconcileMs);
     this.timer.unref();
   }
 
@@ -65,6 +79,18 @@ export class LibvirtSource {
       this.deps.log.log("warn", "libvirt inventory update failed", { error: errorMessage(err) });
     });
     return this.pending;
+  }
+
+  /** reconcile(), with its outcome kept for --status (the queue logs a failure). */
+  private async reconcileNoted(): Promise<void> {
+    const time = new Date().toISOString();
+    try {
+      await this.reconcile();
+      this.stats.lastReconcile = { time, ok: true };
+    } catch (err) {
+      this.stats.lastReconcile = { time, ok: false, error: errorMessage(err) };
+      throw err;
+    }
   }
 
   async reconcile(): Promise<void> {
@@ -111,6 +137,8 @@ export class LibvirtSource {
       (line) => {
         const ev = parseEventLine(line);
         if (!ev) return;
+        this.stats.events++;
+        this.stats.lastEvent = { time: new Date().toISOString(), ...ev };
         if (ev.kind === "lifecycle" && ev.detail.startsWith("Undefined")) {
           this.queue(async () => {
             this.deps.inventory.remove("libvirt", ev.domain);
@@ -124,9 +152,10 @@ export class LibvirtSource {
       if (this.stopped) return;
       // libvirtd restarted or the stream died: follow again, and catch up on what was missed.
       this.deps.log.log("warn", "libvirt event stream ended; restarting", { exitCode: code });
+      this.stats.streamRestarts++;
       setTimeout(() => {
         this.followEvents();
-        this.queue(() => this.reconcile());
+        this.queue(() => this.reconcileNoted());
       }, RESTART_MS).unref();
     });
   }

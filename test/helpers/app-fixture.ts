@@ -6,6 +6,7 @@ import { createContext } from "../../mdserver/context.js";
 import type { IdentitySigner } from "../../mdserver/identity/identity-store.js";
 import { Inventory } from "../../mdserver/inventory/inventory.js";
 import { type Logger, silentLogger } from "../../mdserver/log.js";
+import { RequestMetrics } from "../../mdserver/metrics.js";
 import { TokenIssuer } from "../../mdserver/tokens.js";
 
 export const KEY_A =
@@ -50,6 +51,7 @@ export function testApp(
     state?: BootRecordStore;
     log?: Logger;
     signer?: IdentitySigner;
+    metrics?: RequestMetrics;
   } = {},
 ) {
   const inventory = new Inventory();
@@ -69,6 +71,7 @@ export function testApp(
     },
     state: opts.state ?? new BootRecordStore(undefined, silentLogger),
     clientAddress: (c) => c.req.header("x-test-client") ?? "10.0.0.5",
+    metrics: opts.metrics ?? new RequestMetrics(),
   });
   const req = async (path: string, init: RequestInit & { from?: string } = {}) => {
     const headers = new Headers(init.headers);

@@ -56,6 +56,11 @@ export class MdserverProcess {
     }
   }
 
+  /** node's PID (`ip netns exec` execs it). */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   requests(): LogLine[] {
     return this.lines.filter((l) => l.msg === "request");
   }

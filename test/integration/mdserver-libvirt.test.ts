@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { instanceIdFromUuid } from "../../lib/instance.js";
 import { renderMetadataElement } from "../../lib/metadata-xml.js";
 import { TestLibvirtd } from "../helpers/libvirtd.js";
-import { inNsAsync, MdNetwork } from "../helpers/md-netns.js";
-import { MdserverProcess } from "../helpers/mdserver-process.js";
+import { inNsAsync, MdNetwork, run } from "../helpers/md-netns.js";
+import { MdserverProcess, runMdserver } from "../helpers/mdserver-process.js";
 
 const net = new MdNetwork();
 const libvirtd = new TestLibvirtd(`${net.id}-lv`);
@@ -150,5 +150,57 @@ describe("mdserver following a real libvirtd", () => {
     const [status, body] = await get(vm2, "/latest/meta-data/instance-id");
     expect(status).toBe(404);
     expect(body).not.toContain(instanceIdFromUuid(uuid1));
+  });
+
+  it("reports libvirt's last event and a restarted event stream in --status and /metrics", async () => {
+    const conf = join(dir, "mdserver.conf");
+    const status = async () => {
+      const r = await runMdserver(["--config", conf, "--status", "--json"]);
+      expect(r.stderr).toBe("");
+      return JSON.parse(r.stdout) as {
+        instances: { bySource: Record<string, number> };
+        libvirt: {
+          uri: string;
+          events: number;
+          streamRestarts: number;
+          lastEvent: { domain: string; kind: string; detail: string };
+          lastReconcile: { ok: boolean };
+        };
+      };
+    };
+    const s = await status();
+    expect(s.instances.bySource).toEqual({ libvirt: 1, file: 0 });
+    // The last event the tests above caused: the undefine of <prefix>b.
+    expect(s.libvirt).toMatchObject({
+      uri: libvirtd.uri,
+      streamRestarts: 0,
+      lastEvent: { domain: `${prefix}b`, kind: "lifecycle" },
+      lastReconcile: { ok: true },
+    });
+    expect(s.libvirt.lastEvent.detail).toMatch(/^Undefined/);
+    expect(s.libvirt.events).toBeGreaterThanOrEqual(3);
+    // End the `virsh event` mdserver started (by its PID): mdserver follows again.
+    const virsh = run("pgrep", ["-P", String(server.pid), "-f", "event --all --loop"]).trim();
+    expect(virsh).toMatch(/^\d+$/);
+    process.kill(Number(virsh), "SIGTERM");
+    await server.waitFor((l) => l.msg === "libvirt event stream ended; restarting");
+    expect((await status()).libvirt.streamRestarts).toBe(1);
+    const text = (await runMdserver(["--config", conf, "--status"])).stdout;
+    expect(text).toContain("  stream restarts: 1\n");
+    expect(text).toMatch(new RegExp(`^  last event: +\\S+ lifecycle ${prefix}b: Undefined`, "m"));
+    const metrics = await inNsAsync(net.server, "curl", [
+      "-s",
+      "--unix-socket",
+      join(dir, "state/admin.sock"),
+      "http://admin/metrics",
+    ]);
+    expect(metrics).toContain("\nmdserver_libvirt_stream_restarts_total 1\n");
+    expect(metrics).toContain('\nmdserver_instances{source="libvirt"} 1\n');
+    // After the restart the new stream still delivers: a define shows up.
+    define(`${prefix}b`, "10.10.10.22", "52:54:00:00:00:22");
+    await until(vm2, "/latest/meta-data/instance-id", 200);
+    const after = await status();
+    expect(after.libvirt.lastEvent.domain).toBe(`${prefix}b`);
+    expect(after.instances.bySource.libvirt).toBe(2);
   });
 });

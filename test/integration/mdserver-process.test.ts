@@ -228,4 +228,84 @@ describe("a running mdserver", () => {
     expect((await get("/../../etc/passwd"))[0]).toBe(404);
     expect(await get("/latest/meta-data/local-hostname")).toEqual([200, "second"]);
   });
+
+  it("reports itself on its admin socket only: --status and Prometheus /metrics", async () => {
+    // The file as running again (the last test left a state-dir change in it).
+    writeFileSync(
+      conf,
+      `[mdserver]\nlibvirt = no\nstate-dir = ${dir}/state\ninstances-file = ${instances}\nregion = eu-lab-1\n`,
+    );
+    const sock = join(dir, "state/admin.sock");
+    expect(statSync(sock).isSocket()).toBe(true);
+    expect(statSync(sock).mode & 0o777).toBe(0o660);
+    const status = await runMdserver(["--config", conf, "--status"]);
+    expect(status).toMatchObject({ code: 0, stderr: "" });
+    const lines = status.stdout.split("\n");
+    expect(lines).toContain(`config:     ${conf}`);
+    expect(lines).toContain("instances:  1 (libvirt 0, instances-file 1)");
+    expect(lines).toContain("libvirt:    off");
+    expect(status.stdout).toMatch(
+      /^last reload: \S+ refused: .*state-dir: changed .*\(1 ok, 2 refused\)$/m,
+    );
+    expect(lines.find((l) => l.startsWith("file "))).toMatch(
+      /^file\s+vm31\s+i-[0-9a-f]{17}\s+10\.10\.10\.31$/,
+    );
+    const json = JSON.parse((await runMdserver(["--config", conf, "--status", "--json"])).stdout);
+    expect(json).toMatchObject({ instances: { total: 1, bySource: { libvirt: 0, file: 1 } } });
+
+    const before = await get("/latest/meta-data/instance-id");
+    expect(before[0]).toBe(200);
+    const metrics = await inNsAsync(net.server, "curl", [
+      "-s",
+      "--unix-socket",
+      sock,
+      "http://admin/metrics",
+    ]);
+    const sample = (name: string) => {
+      const line = metrics.split("\n").find((l) => l.startsWith(`${name} `));
+      return line === undefined ? undefined : Number(line.slice(name.length + 1));
+    };
+    // Every request of this file so far came from vm31 (10.10.10.31), and the tests above
+    // answered 200, 400, 401, 404, 413 and 414 to it.
+    for (const code of [200, 400, 401, 404, 413, 414]) {
+      expect(metrics).toMatch(
+        new RegExp(`^mdserver_requests_total\\{vm="vm31",status="${code}"\\} [1-9]`, "m"),
+      );
+    }
+    expect(sample('mdserver_instances{source="file"}')).toBe(1);
+    expect(sample('mdserver_reloads_total{result="ok"}')).toBe(1);
+    expect(sample('mdserver_reloads_total{result="refused"}')).toBe(2);
+    expect(sample("mdserver_libvirt_stream_restarts_total")).toBe(0);
+    const count = sample("mdserver_request_duration_seconds_count") ?? 0;
+    expect(sample('mdserver_request_duration_seconds_bucket{le="+Inf"}')).toBe(count);
+    expect(count).toBe(server.requests().length);
+
+    // The guest-facing listener has no such paths, for a known VM or anyone else.
+    expect((await get("/metrics"))[0]).toBe(404);
+    expect((await get("/status"))[0]).toBe(404);
+    expect(server.requests().at(-1)).toMatchObject({ path: "/status", status: 404 });
+  });
+
+  it("refuses to start a second mdserver on the same admin socket, in one line", async () => {
+    const other = join(dir, "second.conf");
+    writeFileSync(other, `[mdserver]\nlibvirt = no\nport = 8099\nstate-dir = ${dir}/state\n`);
+    const r = await runMdserver(["--config", other], net.server);
+    expect(r).toMatchObject({
+      code: 1,
+      stderr: `mdserver: admin socket ${dir}/state/admin.sock: another mdserver is running with it (stop it, or set [mdserver] admin-socket)\n`,
+    });
+    expect((await runMdserver(["--config", conf, "--status"])).code).toBe(0);
+  });
+});
+
+describe("mdserver --status without a server", () => {
+  it("says in one line that no mdserver is running", async () => {
+    const lone = join(dir, "lone.conf");
+    writeFileSync(lone, `[mdserver]\nlibvirt = no\nstate-dir = ${dir}/nobody\n`);
+    expect(await runMdserver(["--config", lone, "--status"])).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: `mdserver: cannot reach ${dir}/nobody/admin.sock: no mdserver is running with this configuration (is it started? systemctl status mdserver)\n`,
+    });
+  });
 });
