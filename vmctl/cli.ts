@@ -1,5 +1,6 @@
 import { CommanderError } from "@commander-js/extra-typings";
 import { AppError, errorMessage } from "../lib/errors.js";
+import { registerCompletion } from "./commands/completion.js";
 import { registerHostApply } from "./commands/host-apply.js";
 import { registerImage } from "./commands/image.js";
 import { registerIpg } from "./commands/ipg.js";
@@ -11,8 +12,10 @@ import { registerNetShow } from "./commands/net-show.js";
 import { registerPort } from "./commands/port.js";
 import { registerRouterApply } from "./commands/router-apply.js";
 import { registerRoutes } from "./commands/routes.js";
+import { registerTopology } from "./commands/topology.js";
 import { registerVmAccess } from "./commands/vm-access.js";
 import { registerVmCreate } from "./commands/vm-create.js";
+import { registerVmDisk } from "./commands/vm-disk.js";
 import { registerVmList } from "./commands/vm-list.js";
 import { registerVmPower } from "./commands/vm-power.js";
 import type { CliDeps } from "./context.js";
@@ -35,11 +38,15 @@ export function buildProgram(deps: CliDeps): Program {
   registerPort(program, deps);
   registerRoutes(program, deps);
   registerIpg(program, deps);
+  registerTopology(program, deps);
   registerImage(program, deps);
   registerVmCreate(program, deps);
   registerVmList(program, deps);
   registerVmPower(program, deps);
   registerVmAccess(program, deps);
+  registerVmDisk(program, deps);
+  // Last: it reads the whole tree when it runs.
+  registerCompletion(program, deps);
   return program;
 }
 

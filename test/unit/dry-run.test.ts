@@ -160,13 +160,14 @@ describe("--json", () => {
     ],
     ["port detach", ["port", "detach", "net1", "--ip", "10.10.10.3"]],
     ["image delete", ["image", "delete", "deb"]],
-    ["ip", ["ip", "web1"]],
     ["start", ["start", "web1"]],
     ["stop", ["stop", "web1"]],
     ["reboot", ["reboot", "web1"]],
     ["delete", ["delete", "web1"]],
     ["ssh", ["ssh", "web1"]],
     ["console", ["console", "web1"]],
+    ["resize", ["resize", "web1", "--cpus", "2"]],
+    ["snapshot create", ["snapshot", "create", "web1", "s1"]],
   ])(
     "vmctl --json %s is refused in one line (no JSON output), running nothing",
     async (name, argv) => {
@@ -187,6 +188,7 @@ describe("--json", () => {
     ["create", ["create", "web2", "--net", "net1", "--image", "deb", "--no-wait"]],
     ["list", ["list"]],
     ["show", ["show", "web1"]],
+    ["ip", ["ip", "web1"]],
   ])("vmctl --json %s prints one JSON document", async (_, argv) => {
     const t = await withWeb1();
     expect(await t.vmctl("--json", ...argv)).toBe(0);

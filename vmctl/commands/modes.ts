@@ -35,6 +35,7 @@ export const MODES: Readonly<Record<string, Modes>> = {
   "ipg delete": { dryRun: "plans", json: false },
   "ipg list": { dryRun: "reads", json: true },
   "ipg show": { dryRun: "reads", json: true },
+  topology: { dryRun: "reads", json: true },
   "image import": { dryRun: "plans", json: true },
   "image pull": { dryRun: "plans", json: true },
   "image list": { dryRun: "reads", json: true },
@@ -42,13 +43,19 @@ export const MODES: Readonly<Record<string, Modes>> = {
   create: { dryRun: "plans", json: true },
   list: { dryRun: "reads", json: true },
   show: { dryRun: "reads", json: true },
-  ip: { dryRun: "reads", json: false },
+  ip: { dryRun: "reads", json: true },
   start: { dryRun: "plans", json: false },
   stop: { dryRun: "plans", json: false },
   reboot: { dryRun: "plans", json: false },
   delete: { dryRun: "plans", json: false },
   console: { dryRun: "refused", json: false, why: "it attaches a terminal" },
   ssh: { dryRun: "refused", json: false, why: "it runs a program in the guest" },
+  resize: { dryRun: "plans", json: false },
+  completion: { dryRun: "reads", json: false },
+  "snapshot create": { dryRun: "plans", json: false },
+  "snapshot list": { dryRun: "reads", json: true },
+  "snapshot revert": { dryRun: "plans", json: false },
+  "snapshot delete": { dryRun: "plans", json: false },
 };
 
 /** `net create` for the command object of `vmctl net create`. */

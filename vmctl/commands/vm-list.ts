@@ -72,8 +72,12 @@ export function registerVmList(program: Parent, deps: CliDeps): void {
     .description("print a VM's address")
     .argument("<name>")
     .action(async (name, _o, self) => {
-      const ctx = vmContext(deps, self.optsWithGlobals());
+      const g = self.optsWithGlobals();
+      const ctx = vmContext(deps, g);
       const vm = await findVm(ctx.fabric.cluster, ctx.virsh, name);
-      deps.stdout(vm.instance.addresses[0] ?? "");
+      const ip = vm.instance.addresses[0] ?? "";
+      if (g.json)
+        return deps.stdout(JSON.stringify({ name, ip, addresses: vm.instance.addresses }));
+      deps.stdout(ip);
     });
 }

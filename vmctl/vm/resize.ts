@@ -1,0 +1,132 @@
+import { AppError } from "../../lib/errors.js";
+import type { Command } from "../../lib/exec/command.js";
+import type { Runner } from "../../lib/exec/runner.js";
+import type { VmContext } from "./create.js";
+import { diskGrowCommand, requireShutOff } from "./overlay.js";
+import { type Vm, virsh } from "./vms.js";
+
+export interface ResizeRequest {
+  cpus?: number;
+  memoryMiB?: number;
+  disk?: { bytes: number; text: string };
+}
+
+/** The domain's configured vCPUs and memory (`virsh dumpxml --inactive`). */
+export interface DomainSize {
+  /** `<vcpu current='N'>MAX</vcpu>`: current defaults to MAX. */
+  vcpus: number;
+  maxVcpus: number;
+  memoryKiB: number;
+  maxMemoryKiB: number;
+}
+
+const KIB: Record<string, number> = {
+  b: 1 / 1024,
+  bytes: 1 / 1024,
+  kib: 1,
+  k: 1,
+  mib: 1024,
+  m: 1024,
+  gib: 2 ** 20,
+  g: 2 ** 20,
+};
+
+function kib(xml: string, tag: string): number | undefined {
+  const m = new RegExp(`<${tag}(?: unit='(\\w+)')?[^>]*>(\\d+)</${tag}>`).exec(xml);
+  if (!m) return undefined;
+  return Number(m[2]) * (KIB[(m[1] ?? "KiB").toLowerCase()] ?? 1);
+}
+
+/** Pure: the sizes in a domain's XML as libvirt prints it. */
+export function parseDomainSize(xml: string): DomainSize {
+  const v = /<vcpu\b([^>]*)>(\d+)<\/vcpu>/.exec(xml);
+  const maxMemoryKiB = kib(xml, "memory");
+  if (!v || maxMemoryKiB === undefined)
+    throw new AppError("LIBVIRT", "the domain's XML has no <vcpu> or <memory> (virsh dumpxml)");
+  const maxVcpus = Number(v[2]);
+  const current = /current='(\d+)'/.exec(v[1] ?? "");
+  return {
+    vcpus: current ? Number(current[1]) : maxVcpus,
+    maxVcpus,
+    memoryKiB: kib(xml, "currentMemory") ?? maxMemoryKiB,
+    maxMemoryKiB,
+  };
+}
+
+/**
+ * Pure: the `--config` commands that make the domain's vCPUs and memory exactly what is asked
+ * (current = maximum, as create defines them). libvirt refuses a current value above the
+ * maximum, so the maximum is raised before and lowered after the current value.
+ */
+export function resizeCommands(
+  vm: Vm,
+  size: DomainSize,
+  req: { cpus?: number; memoryMiB?: number },
+): Command[] {
+  const name = vm.instance.name;
+  const set = (verb: string, value: number, extra: string[] = []) =>
+    virsh(vm.host, [verb, "--config", ...extra, "--", name, String(value)], true);
+  const out: Command[] = [];
+  const pair = (
+    want: number,
+    cur: number,
+    max: number,
+    setMax: () => Command,
+    setCur: () => Command,
+  ) => {
+    if (want === cur && want === max) return;
+    if (want > max) out.push(setMax());
+    if (want !== cur) out.push(setCur());
+    if (want < max) out.push(setMax());
+  };
+  if (req.cpus !== undefined) {
+    const n = req.cpus;
+    pair(
+      n,
+      size.vcpus,
+      size.maxVcpus,
+      () => set("setvcpus", n, ["--maximum"]),
+      () => set("setvcpus", n),
+    );
+  }
+  if (req.memoryMiB !== undefined) {
+    const k = req.memoryMiB * 1024;
+    pair(
+      k,
+      size.memoryKiB,
+      size.maxMemoryKiB,
+      () => set("setmaxmem", k),
+      () => set("setmem", k),
+    );
+  }
+  return out;
+}
+
+/**
+ * Offline resize of a vmctl VM: vCPUs and memory in its libvirt definition, the disk's virtual
+ * size in its overlay (grow only). Returns one line per change, or none when all is as asked.
+ * The guest grows its root filesystem at its next boot (cloud-init's growpart and resize_rootfs).
+ */
+export async function resizeVm(vm: Vm, req: ResizeRequest, ctx: VmContext): Promise<string[]> {
+  const name = vm.instance.name;
+  if (req.cpus === undefined && req.memoryMiB === undefined && req.disk === undefined)
+    throw new AppError("USAGE", `resize ${name}: give --cpus, --memory or --disk`);
+  requireShutOff(vm, "resize");
+  const run: Runner = ctx.fabric.runnerFor(vm.host.target);
+  const xml = await ctx.virsh.run(virsh(vm.host, ["dumpxml", "--inactive", "--", name]));
+  const size = parseDomainSize(xml.stdout);
+  // Everything is read and checked (a shrink refused) before anything changes.
+  const grow = req.disk ? await diskGrowCommand(run, vm, req.disk) : undefined;
+  const commands = resizeCommands(vm, size, req);
+  const lines: string[] = [];
+  if (grow) {
+    await run.run(grow);
+    lines.push(`disk → ${req.disk?.text}`);
+  }
+  for (const c of commands) await ctx.virsh.run(c);
+  if (req.cpus !== undefined && req.cpus !== size.vcpus)
+    lines.push(`cpus ${size.vcpus} → ${req.cpus}`);
+  if (req.memoryMiB !== undefined && req.memoryMiB * 1024 !== size.memoryKiB)
+    lines.push(`memory ${size.memoryKiB / 1024} MiB → ${req.memoryMiB} MiB`);
+  return lines;
+}
