@@ -1,6 +1,7 @@
 import { CommanderError } from "@commander-js/extra-typings";
 import { AppError, errorMessage } from "../lib/errors.js";
 import { registerCompletion } from "./commands/completion.js";
+import { registerDoctor } from "./commands/doctor.js";
 import { registerHostApply } from "./commands/host-apply.js";
 import { registerImage } from "./commands/image.js";
 import { registerIpg } from "./commands/ipg.js";
@@ -39,6 +40,7 @@ export function buildProgram(deps: CliDeps): Program {
   registerRoutes(program, deps);
   registerIpg(program, deps);
   registerTopology(program, deps);
+  registerDoctor(program, deps);
   registerImage(program, deps);
   registerVmCreate(program, deps);
   registerVmList(program, deps);

@@ -20,6 +20,7 @@ const TOOLS = [
   ...["ebtables-restore", "dnsmasq", "kill", "mkdir", "rm", "cat", "test", "mv", "chmod"],
   ...["chown", "install", "nft", "bridge"],
   ...["ssh-keyscan", "ssh", "dd", "flock", "timeout", "ls"],
+  ...["uname", "zcat", "curl", "qemu-system-x86_64", "bird", "birdc"],
 ];
 
 /** A domain the fake libvirt lists: its name, state and `virsh dumpxml` text. */

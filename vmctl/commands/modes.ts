@@ -36,6 +36,7 @@ export const MODES: Readonly<Record<string, Modes>> = {
   "ipg list": { dryRun: "reads", json: true },
   "ipg show": { dryRun: "reads", json: true },
   topology: { dryRun: "reads", json: true },
+  doctor: { dryRun: "reads", json: true },
   "image import": { dryRun: "plans", json: true },
   "image pull": { dryRun: "plans", json: true },
   "image list": { dryRun: "reads", json: true },

@@ -15,7 +15,8 @@ const PACKAGES: Record<string, { args: string[]; pkg: string }> = {
   bird: { args: ["--version"], pkg: "bird2" },
 };
 
-function looksMissing(exitCode: number | undefined, stderr: string): boolean {
+/** exec failed (not started): ENOENT locally, 127 over ssh, `exec of "x" failed` in a netns. */
+export function looksMissing(exitCode: number | undefined, stderr: string): boolean {
   return (
     exitCode === undefined ||
     exitCode === 127 ||
