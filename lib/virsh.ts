@@ -22,3 +22,8 @@ export function splitDomainXml(stdout: string): string[] {
     .map((doc) => doc.trim())
     .filter((doc) => doc.startsWith("<domain"));
 }
+
+/** A URI with no host part (qemu:///system) is the libvirtd of the machine virsh runs on. */
+export function isLocalUri(uri: string): boolean {
+  return /^[a-z0-9+]+:\/\/\//.test(uri) || !uri.includes("://");
+}

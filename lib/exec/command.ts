@@ -99,6 +99,19 @@ export function wrapForTarget(
   return { file: "ssh", args: [...sshArgs(target.destination, ssh), "--", remote] };
 }
 
+/**
+ * wrapForTarget for a program that takes over the terminal (vmctl console, vmctl ssh): over ssh
+ * the far side gets a terminal too (`-t`), or a shell there would run without one.
+ */
+export function wrapInteractive(
+  target: Target,
+  command: Command,
+  ssh?: SshOptions,
+): { file: string; args: string[] } {
+  const w = wrapForTarget(target, command, ssh);
+  return target.kind === "ssh" ? { file: w.file, args: ["-t", ...w.args] } : w;
+}
+
 export function formatCommand(command: Command): string {
   return [command.file, ...command.args].map(quote).join(" ");
 }

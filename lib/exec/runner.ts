@@ -8,6 +8,7 @@ import {
   type SshOptions,
   type Target,
   wrapForTarget,
+  wrapInteractive,
 } from "./command.js";
 
 export interface RunResult {
@@ -258,7 +259,7 @@ export async function runInteractive(
   command: Command,
   ssh?: SshOptions,
 ): Promise<number> {
-  const { file, args } = wrapForTarget(target, command, ssh);
+  const { file, args } = wrapInteractive(target, command, ssh);
   const r = await execa(file, args, { reject: false, stdio: "inherit" });
   return r.exitCode ?? 1;
 }

@@ -40,11 +40,13 @@ export function fakeCluster(
     domains?: FakeDomain[];
     hostFiles?: Record<string, string>;
     answer?: (c: Command) => Partial<RunResult> | undefined;
+    /** Another cluster file (default: host1 on netns:h1, the router on netns:rt). */
+    cluster?: string;
   } = {},
 ) {
   const d = mkdtempSync(join(tmpdir(), "vmctl-fake-"));
   onTestFinished(() => rmSync(d, { recursive: true, force: true }));
-  writeFileSync(join(d, "cluster.yaml"), CLUSTER);
+  writeFileSync(join(d, "cluster.yaml"), opts.cluster ?? CLUSTER);
   writeFileSync(join(d, "key.pub"), `${KEY}\n`);
   mkdirSync(join(d, "state/images"), { recursive: true });
   const image = { name: "deb", file: "/img/deb.qcow2", format: "qcow2", virtualSize: 2 ** 31 };

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { isLocalUri } from "../../lib/virsh.js";
 import { doctorText } from "../../vmctl/commands/doctor.js";
 import {
   brNetfilterFinding,
-  isLocalUri,
   kernelFindings,
   parseKernelConfig,
   parseVersion,

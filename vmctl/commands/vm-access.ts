@@ -1,12 +1,24 @@
 import { AppError } from "../../lib/errors.js";
-import { cmd } from "../../lib/exec/command.js";
+import { cmd, LOCAL, type Target } from "../../lib/exec/command.js";
+import { isLocalUri } from "../../lib/virsh.js";
 import type { CliDeps } from "../context.js";
+import type { HostSpec } from "../net/cluster.js";
 import type { Parent } from "../program.js";
 import { readHostFile } from "../vm/host-files.js";
 import { knownHostsPath } from "../vm/known-hosts.js";
 import { checkLoginUser, checkVmName, isLoginUser } from "../vm/names.js";
 import { findVm, onDomain } from "../vm/vms.js";
 import { vmContext } from "./vm-deps.js";
+
+/**
+ * Where `virsh console` runs: where the host's libvirt URI means that host. vmctl runs virsh on
+ * this machine with the host's URI (qemu+ssh://…, or a socket a netns host's libvirtd listens
+ * on); an ssh: host whose URI has no host part (qemu:///system) means the libvirtd over there,
+ * so the console runs on the host through its ssh target, with a terminal (`ssh -t`).
+ */
+export function consoleTarget(host: HostSpec): Target {
+  return host.target.kind === "ssh" && isLocalUri(host.libvirt) ? host.target : LOCAL;
+}
 
 export function registerVmAccess(program: Parent, deps: CliDeps): void {
   program
@@ -17,7 +29,10 @@ export function registerVmAccess(program: Parent, deps: CliDeps): void {
       const ctx = vmContext(deps, self.optsWithGlobals());
       const vm = await findVm(ctx.fabric.cluster, ctx.virsh, name);
       if (!deps.interactive) throw new AppError("NO_TTY", "console needs a terminal");
-      const code = await deps.interactive({ kind: "local" }, onDomain(vm.host, "console", name));
+      const code = await deps.interactive(
+        consoleTarget(vm.host),
+        onDomain(vm.host, "console", name),
+      );
       if (code !== 0) throw new AppError("CONSOLE", `virsh console ${name} exited ${code}`);
     });
 

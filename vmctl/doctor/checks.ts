@@ -301,8 +301,3 @@ export function toolFinding(
   const v = parseVersion(`${r.stdout}\n${r.stderr}`);
   return { check, level: "ok", message: v ? `version ${v}` : "present" };
 }
-
-/** A libvirt URI with no host part (qemu:///system) is the libvirtd of the machine vmctl runs on. */
-export function isLocalUri(uri: string): boolean {
-  return /^[a-z0-9+]+:\/\/\//.test(uri) || !uri.includes("://");
-}

@@ -1,7 +1,7 @@
 import { CommandError, errorMessage, lastLine } from "../../lib/errors.js";
 import { type Command, cmd, formatTarget, LOCAL, type Target } from "../../lib/exec/command.js";
 import type { Runner, RunResult } from "../../lib/exec/runner.js";
-import { virshCommand } from "../../lib/virsh.js";
+import { isLocalUri, virshCommand } from "../../lib/virsh.js";
 import { probeVirtType } from "../libvirt/virt-type.js";
 import { birdPaths } from "../net/bird-config.js";
 import type { HostSpec, RouterSpec } from "../net/cluster.js";
@@ -16,7 +16,6 @@ import {
   BR_NETFILTER_SYSCTLS,
   brNetfilterFinding,
   type Finding,
-  isLocalUri,
   type KernelFacts,
   kernelFindings,
   parseKernelConfig,
