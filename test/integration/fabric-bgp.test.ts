@@ -109,7 +109,7 @@ describe("vmctl fabric with routing: bgp (BIRD) in network namespaces", () => {
     const out = await ok(["--dry-run", "host", "apply", "host1"]);
     expect(out).toContain(`--- ${conf("host1")}\n+++ ${conf("host1")} (vmctl)\n`);
     expect(out).toContain(
-      "\n-define VMCTL_VMS = [ 10.10.10.0/24{32,32} ];\n+define VMCTL_VMS = [ 10.10.10.0/24{32,32}, 10.20.20.0/24{32,32} ];\n",
+      "\n-define VMCTL_VMS = [ 10.10.10.0/24{32,32} ];\n-define VMCTL_NETS = [ 10.10.10.0/24 ];\n+define VMCTL_VMS = [ 10.10.10.0/24{32,32}, 10.20.20.0/24{32,32} ];\n+define VMCTL_NETS = [ 10.10.10.0/24, 10.20.20.0/24 ];\n",
     );
     expect(out).toContain(`[netns:${lab.hosts.host1}] birdc -s ${sock("host1")} configure\n`);
     expect(readFileSync(conf("host1"), "utf8")).toBe(before);

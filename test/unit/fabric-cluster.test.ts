@@ -74,18 +74,34 @@ describe("cluster.yaml", () => {
         .join("")}`,
   );
 
+  const SITES = `hosts:
+  - {name: host1, address: 198.18.0.11, lan: eth0}
+  - {name: host2, address: 198.18.1.12, lan: eth0, site: b}
+routers:
+  - {name: r1, address: 198.18.0.1, lan: eth0, uplink: eth1, endpoint: 192.0.2.1, tunnel-address: 10.255.0.1}
+  - name: r2
+    address: 198.18.1.1
+    lan: eth0
+    uplink: eth1
+    site: b
+    endpoint: 192.0.2.2
+    tunnel-address: 10.255.0.2
+`;
+
   it("reads a list of routers, each in the default site unless one is given", () => {
     const c = parseCluster(TWO, "c.yaml");
     expect(c.routers.map((r) => [r.name, r.address, r.site])).toEqual([
       ["router", "198.18.0.1", "main"],
       ["router2", "198.18.0.2", "main"],
     ]);
-    const sites = parseCluster(
-      `routing: bgp\n${TWO.replace("name: router2", "name: router2\n    site: b").replace("lan: eno1", "lan: eno1\n    site: b")}`,
-      "c.yaml",
-    );
+    const sites = parseCluster(`routing: bgp\nwireguard: userspace\n${SITES}`, "c.yaml");
     expect(sites.hosts.map((h) => h.site)).toEqual(["main", "b"]);
-    expect(sites.routers.map((r) => r.site)).toEqual(["main", "b"]);
+    expect(sites.routers.map((r) => [r.site, r.endpoint, r.tunnelAddress])).toEqual([
+      ["main", "192.0.2.1", "10.255.0.1"],
+      ["b", "192.0.2.2", "10.255.0.2"],
+    ]);
+    expect(sites.wireguard).toBe("userspace");
+    expect(parseCluster(TWO, "c.yaml").wireguard).toBe("kernel");
   });
 
   it.each([

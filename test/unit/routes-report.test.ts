@@ -10,6 +10,7 @@ const fixture = (f: string) =>
 
 const cluster: Cluster = {
   routing: "bgp",
+  wireguard: "kernel",
   hosts: [testHost(), testHost({ name: "host2", address: "198.18.0.12" })],
   routers: [testRouter()],
 };

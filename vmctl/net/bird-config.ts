@@ -35,6 +35,17 @@ export interface BgpPeer {
   as: number;
 }
 
+/** A router of another site, reached over a tunnel (docs/fabric.md "Sites"). */
+export interface SitePeer extends BgpPeer {
+  /** This router's own address on that tunnel (`address` is the peer's). */
+  local: string;
+}
+
+export interface RouterOptions {
+  /** Routers of other sites, one BGP session over each tunnel. */
+  sites: SitePeer[];
+}
+
 export interface BirdMachine {
   /** The machine's LAN address: its router id and the session's local address. */
   address: string;
@@ -44,20 +55,34 @@ export interface BirdMachine {
 }
 
 /**
- * Session timers: a dead peer is noticed in 6 s, a restarted peer reconnects within a second
- * or two (BIRD's defaults: 240 s hold, 5 s connect delay, 60 s after an error). Graceful
- * restart keeps the peer's routes for 30 s while its BIRD restarts, instead of withdrawing
- * them (a ~4 s blackhole measured with the defaults).
+ * Session timers: a dead peer is noticed in 6 s by BGP itself and in about 1 s by BFD, a
+ * restarted peer reconnects within a second or two (BIRD's defaults: 240 s hold, 5 s connect
+ * delay, 60 s after an error). Graceful restart (30 s) lets the other side keep a peer's routes
+ * while that peer's BIRD restarts, instead of withdrawing them (a ~4 s blackhole measured with
+ * the defaults).
  */
-const SESSION = [
+const TIMERS = [
   "direct;",
   "hold time 6;",
   "keepalive time 2;",
   "connect delay time 1;",
   "connect retry time 5;",
   "error wait time 1, 30;",
-  "graceful restart on;",
-  "graceful restart time 30;",
+];
+const GRACEFUL = ["graceful restart on;", "graceful restart time 30;"];
+
+/**
+ * BFD: 200 ms × 5, a lost peer in about 1 s. Faster timers flapped on 2 busy shared cores;
+ * this is what ends a router's share of the hosts' ECMP routes when its link is cut.
+ */
+const BFD = [
+  "protocol bfd {",
+  '  interface "*" {',
+  "    interval 200 ms;",
+  "    multiplier 5;",
+  "  };",
+  "}",
+  "",
 ];
 
 /** A burst of 10,000 route changes overflows the default netlink buffer (docs/fabric.md). */
@@ -72,6 +97,7 @@ function header(m: BirdMachine, role: string, global: string[] = []): string[] {
     "",
     "protocol device {}",
     "",
+    ...BFD,
   ];
 }
 
@@ -85,9 +111,21 @@ function vmPrefixes(networks: Network[]): string | undefined {
   return `[ ${networks.map((n) => `${n.subnet}{32,32}`).join(", ")} ]`;
 }
 
+/** The subnets themselves, exactly (what the routers announce to the hosts). */
+function netPrefixes(networks: Network[]): string | undefined {
+  if (networks.length === 0) return undefined;
+  return `[ ${networks.map((n) => n.subnet).join(", ")} ]`;
+}
+
+function defines(networks: Network[]): string[] {
+  const vms = vmPrefixes(networks);
+  const nets = netPrefixes(networks);
+  return vms && nets ? [`define VMCTL_VMS = ${vms};`, `define VMCTL_NETS = ${nets};`, ""] : [];
+}
+
 function session(
   kind: string,
-  local: BirdMachine,
+  local: { address: string; as: number },
   peer: BgpPeer,
   extra: string[],
   channel: string[],
@@ -97,7 +135,7 @@ function session(
     `  description "${kind} ${peer.name}";`,
     `  local ${local.address} as ${local.as};`,
     `  neighbor ${peer.address} as ${peer.as};`,
-    ...[...SESSION, ...extra].map((l) => `  ${l}`),
+    ...[...TIMERS, ...extra].map((l) => `  ${l}`),
     "  ipv4 {",
     ...channel.map((l) => `    ${l}`),
     "  };",
@@ -109,13 +147,18 @@ function session(
 /**
  * A host: one kernel protocol per network table (BIRD connects one kernel protocol to one BIRD
  * table), learning only vmctl's /32s of that network (`krt_source` = vmctl's route protocol),
- * piped into master4 and announced to every router with this host as the next hop. It imports
- * nothing: VM traffic follows the network table's default route, not BGP.
+ * piped into master4 and announced to every router of its site with this host as the next hop.
+ * From the routers it takes only the default route and the subnets, each router as its own
+ * next hop, and writes them into every network table as one ECMP route over the routers it
+ * has a session with (`merge paths`): a router BFD loses (its BIRD died, or its link) drops
+ * out of them at once: `bfd on` ends the session even while graceful restart would keep its
+ * routes. They win over vmctl's own routes to the routers, which stay below them
+ * (a higher metric) for when BIRD is not running.
  */
 export function renderHostBird(host: BirdMachine, routers: BgpPeer[]): string {
   const nets = vmPrefixes(host.networks);
   const lines = header(host, "host");
-  if (nets) lines.push(`define VMCTL_VMS = ${nets};`, "");
+  lines.push(...defines(host.networks));
   for (const n of host.networks) {
     const t = `vmctl_${n.table}`;
     lines.push(
@@ -125,18 +168,19 @@ export function renderHostBird(host: BirdMachine, routers: BgpPeer[]): string {
       "  ipv4 {",
       `    table ${t};`,
       `    import where krt_source = ${PROTO} && net ~ [ ${n.subnet}{32,32} ];`,
-      "    export none;",
+      "    export where source = RTS_BGP;",
       "  };",
       `  kernel table ${n.table};`,
       "  learn;",
+      "  merge paths on;",
       "  scan time 10;",
       `  netlink rx buffer ${NETLINK_RX_BUFFER};`,
       "}",
       `protocol pipe pipe_${n.table} {`,
       `  table ${t};`,
       "  peer table master4;",
-      "  import none;",
-      "  export all;",
+      "  import where source = RTS_BGP;",
+      "  export where source != RTS_BGP;",
       "}",
       "",
     );
@@ -147,37 +191,60 @@ export function renderHostBird(host: BirdMachine, routers: BgpPeer[]): string {
         "router",
         host,
         r,
-        [],
-        ["import none;", nets ? "export where net ~ VMCTL_VMS;" : "export none;", "next hop self;"],
+        [...GRACEFUL, "bfd on;"],
+        [
+          nets
+            ? `import where (net = 0.0.0.0/0 || net ~ VMCTL_NETS) && bgp_next_hop = ${r.address};`
+            : `import where net = 0.0.0.0/0 && bgp_next_hop = ${r.address};`,
+          nets ? "export where net ~ VMCTL_VMS;" : "export none;",
+          "next hop self;",
+        ],
       ),
     );
   return `${lines.join("\n").trimEnd()}\n`;
 }
 
 /**
- * The router: a route reflector for the hosts. It accepts from a host only /32s inside vmctl's
- * subnets with that host as the next hop (no default route, no other range, no pointing a VM
- * at another machine), and installs them in the kernel's main table. `persist` and kernel
- * graceful restart keep the installed routes while BIRD itself restarts; `graceful restart
- * wait` bounds a recovery start (-R) when a host never comes back.
+ * A router: a route reflector for the hosts of its site. It accepts from a host only /32s
+ * inside vmctl's subnets with that host as the next hop (no default route, no other range, no
+ * pointing a VM at another machine), and from a router of another site only such /32s with that
+ * router as the next hop; it installs them in the kernel's main table. It announces to its hosts
+ * only the default route and the subnets, itself as next hop, and to the other sites the VM
+ * routes of its own hosts, itself as next hop (the tunnel's far end knows no host of this
+ * site). `persist` and kernel graceful restart keep the installed routes while BIRD itself
+ * restarts; `graceful restart wait` bounds a recovery start (-R) when a host never comes back.
  */
-export function renderRouterBird(router: BirdMachine, hosts: BgpPeer[]): string {
-  const nets = vmPrefixes(router.networks);
+export function renderRouterBird(
+  router: BirdMachine,
+  hosts: BgpPeer[],
+  opts: RouterOptions = { sites: [] },
+): string {
+  const nets = netPrefixes(router.networks);
   const lines = header(router, "router", ["graceful restart wait 20;"]);
-  if (nets) lines.push(`define VMCTL_VMS = ${nets};`, "");
+  lines.push(...defines(router.networks));
   lines.push(
+    "protocol static vmctl_uplink {",
+    "  ipv4;",
+    "  route 0.0.0.0/0 unreachable;",
+    ...router.networks.map((n) => `  route ${n.subnet} unreachable;`),
+    "}",
+    "",
     "protocol kernel kernel_main {",
     "  ipv4 {",
     "    import none;",
-    "    export where source = RTS_BGP;",
+    nets ? "    export where source = RTS_BGP && net ~ VMCTL_VMS;" : "    export none;",
     "  };",
     "  persist;",
     "  graceful restart on;",
+    "  merge paths on;",
     "  scan time 10;",
     `  netlink rx buffer ${NETLINK_RX_BUFFER};`,
     "}",
     "",
   );
+  // A host's BIRD restarting (graceful) also stops its BFD: `bfd graceful` keeps its routes
+  // then. (BIRD's `graceful restart aware` would not: it only keeps routes when it is `on`.)
+  const toHost = [...GRACEFUL, "bfd graceful;"];
   for (const h of hosts)
     lines.push(
       ...session(
@@ -185,11 +252,25 @@ export function renderRouterBird(router: BirdMachine, hosts: BgpPeer[]): string 
         router,
         h,
         // Route reflection exists only inside one AS; a host in another AS is a plain eBGP peer.
-        h.as === router.as ? ["rr client;"] : [],
+        h.as === router.as ? [...toHost, "rr client;"] : toHost,
         [
           nets ? `import where net ~ VMCTL_VMS && bgp_next_hop = ${h.address};` : "import none;",
-          // Hosts import nothing, so reflecting routes to them would only cost.
-          "export none;",
+          'export where proto = "vmctl_uplink";',
+          "next hop self;",
+        ],
+      ),
+    );
+  for (const s of opts.sites)
+    lines.push(
+      ...session(
+        "site",
+        { address: s.local, as: router.as },
+        s,
+        [...GRACEFUL, "bfd on;"],
+        [
+          nets ? `import where net ~ VMCTL_VMS && bgp_next_hop = ${s.address};` : "import none;",
+          nets ? "export where net ~ VMCTL_VMS && source = RTS_BGP;" : "export none;",
+          "next hop self;",
         ],
       ),
     );

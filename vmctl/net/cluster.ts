@@ -32,7 +32,14 @@ export interface RouterSpec {
   stateDir: string;
   as: number;
   site: string;
+  /** Where routers of other sites reach its WireGuard tunnels (its uplink address). */
+  endpoint?: string;
+  /** Its own address on every tunnel to another site (BGP over the tunnel uses it). */
+  tunnelAddress?: string;
 }
+
+/** How tunnel interfaces are made: the kernel module, or wireguard-go where there is none. */
+export type WireguardKind = "kernel" | "userspace";
 
 /**
  * How VM /32s reach the router: `static` = vmctl writes one route per VM on the router;
@@ -42,6 +49,7 @@ export type Routing = "static" | "bgp";
 
 export interface Cluster {
   routing: Routing;
+  wireguard: WireguardKind;
   hosts: HostSpec[];
   /** One or more, in the order of the cluster file (`router:` is a list of one). */
   routers: RouterSpec[];
@@ -145,6 +153,8 @@ const routerSchema = z
       "state-dir": stateDir,
       as: asNumber,
       site: str(NAME).default(DEFAULT_SITE),
+      endpoint: address.optional(),
+      "tunnel-address": address.optional(),
     },
     { error: "expected a mapping" },
   )
@@ -159,6 +169,8 @@ const routerSchema = z
       stateDir: r["state-dir"],
       as: r.as,
       site: r.site,
+      ...(r.endpoint ? { endpoint: r.endpoint } : {}),
+      ...(r["tunnel-address"] ? { tunnelAddress: r["tunnel-address"] } : {}),
     }),
   );
 
@@ -171,6 +183,11 @@ const clusterSchema = z
           error: (iss) => `"${String(iss.input)}" must be static or bgp`,
         })
         .default("static"),
+      wireguard: z
+        .enum(["kernel", "userspace"], {
+          error: (iss) => `"${String(iss.input)}" must be kernel or userspace`,
+        })
+        .default("kernel"),
       hosts: z
         .array(hostSchema, { error: "expected a non-empty list" })
         .min(1, { error: "expected a non-empty list" }),
@@ -189,7 +206,7 @@ export function parseCluster(text: string, file: string): Cluster {
   const parsed = clusterSchema.safeParse(loadYaml(file, text));
   if (!parsed.success)
     throw new ConfigError(`${file}: ${describeIssue(parsed.error.issues[0], { top: "(top)" })}`);
-  const { routing, hosts, router, routers: list } = parsed.data;
+  const { routing, wireguard, hosts, router, routers: list } = parsed.data;
   const fail = (key: string, why: string): never => {
     throw new ConfigError(`${file}: ${key}: ${why}`);
   };
@@ -215,5 +232,20 @@ export function parseCluster(text: string, file: string): Cluster {
   const sites = new Set(routers.map((r) => r.site));
   if (routing === "static" && sites.size > 1)
     fail("routing", "several sites need routing: bgp (static routes do not cross sites)");
-  return { routing, hosts, routers };
+  if (sites.size > 1) {
+    const tunnels = new Set<string>();
+    routers.forEach((r, i) => {
+      if (!r.endpoint)
+        fail(`${key(i)}.endpoint`, "required with several sites (its uplink address)");
+      if (!r.tunnelAddress)
+        fail(
+          `${key(i)}.tunnel-address`,
+          "required with several sites (an address for its tunnels)",
+        );
+      if (tunnels.has(r.tunnelAddress ?? ""))
+        fail(`${key(i)}.tunnel-address`, `duplicate address ${r.tunnelAddress}`);
+      tunnels.add(r.tunnelAddress ?? "");
+    });
+  }
+  return { routing, wireguard, hosts, routers };
 }

@@ -27,6 +27,8 @@ import {
 import { preflight } from "./preflight.js";
 import { readState } from "./read-state.js";
 import { planRouter, routerSysctlKeys } from "./router-plan.js";
+import { planTunnels, readWgDumps, routerTunnels, type Tunnel, WG_TOOLS } from "./tunnel-plan.js";
+import { routerKey } from "./wireguard-keys.js";
 
 export const HOST_TOOLS = ["ip", "sysctl", "arping", "nft", "bridge"];
 export const ROUTER_TOOLS = ["ip", "sysctl", "ipset", "iptables"];
@@ -107,16 +109,48 @@ async function planForRouter(
     sysctls: routerSysctlKeys(d),
     firewall: true,
   });
+  const tunnels = bgp ? routerTunnels(ctx.cluster, r) : [];
+  const tunnel =
+    tunnels.length > 0 ? await planRouterTunnels(ctx, r, runner, tunnels, cur) : undefined;
   // Recover (-R) only when a previous BIRD left routes in the kernel: on a cold start BIRD
   // would otherwise wait for every host before installing anything.
   const bird = bgp
-    ? await planBird(runner, birdPaths(r.stateDir), routerBird(ctx.cluster, data, r), {
+    ? await planBird(runner, birdPaths(r.stateDir), routerBird(ctx.cluster, data, r, tunnels), {
         recover: cur.routes.some((x) => x.proto === RTPROT_BIRD),
         dryRun: ctx.showDiff !== undefined,
       })
     : undefined;
   const plan = planRouter(d, cur);
-  return withBird(r.name, runner, plan.items, plan.steps, bird);
+  return withBird(
+    r.name,
+    runner,
+    [...plan.items, ...(tunnel?.items ?? [])],
+    [...plan.steps, ...(tunnel?.steps ?? [])],
+    bird,
+  );
+}
+
+/** The router's tunnels to other sites; keys are made (locally, 0600) unless --dry-run. */
+async function planRouterTunnels(
+  ctx: FabricContext,
+  r: RouterSpec,
+  runner: Runner,
+  tunnels: Tunnel[],
+  cur: MachineState,
+) {
+  const kind = ctx.cluster.wireguard;
+  await preflight(runner, r.name, kind === "kernel" ? WG_TOOLS : [...WG_TOOLS, "wireguard-go"]);
+  const create = ctx.showDiff === undefined;
+  const peerKeys: Record<string, string | undefined> = {};
+  for (const t of tunnels)
+    peerKeys[t.peer.name] = routerKey(ctx.store.dir, t.peer.name, create)?.publicKey;
+  return planTunnels(tunnels, cur, {
+    kind,
+    dir: r.stateDir,
+    key: routerKey(ctx.store.dir, r.name, create),
+    peerKeys,
+    dumps: await readWgDumps(runner, tunnels),
+  });
 }
 
 /**

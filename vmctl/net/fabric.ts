@@ -3,10 +3,11 @@ import type { Target } from "../../lib/exec/command.js";
 import type { Runner } from "../../lib/exec/runner.js";
 import { birdPaths, renderHostBird, renderRouterBird } from "./bird-config.js";
 import { type Cluster, type HostSpec, type RouterSpec, siteRouters } from "./cluster.js";
-import type { HostDesired } from "./host-plan.js";
+import { FALLBACK_METRIC, type HostDesired } from "./host-plan.js";
 import type { StoreData } from "./model.js";
 import type { NetworkStore } from "./network-store.js";
 import type { RouterDesired } from "./router-plan.js";
+import type { Tunnel } from "./tunnel-plan.js";
 
 /** What fabric operations need: the cluster, the store, and a Runner per machine. */
 export interface FabricContext {
@@ -33,6 +34,8 @@ export function hostDesired(cluster: Cluster, data: StoreData, host: HostSpec): 
   return {
     host,
     routerAddresses: siteRouters(cluster, host.site).map((r) => r.address),
+    // With bgp the host's BIRD writes better routes to the routers over them.
+    ...(cluster.routing === "bgp" ? { fallbackMetric: FALLBACK_METRIC } : {}),
     networks: data.networks,
     ports: data.ports.filter((p) => p.host === host.name),
   };
@@ -74,11 +77,24 @@ export function hostBird(cluster: Cluster, data: StoreData, host: HostSpec): str
   );
 }
 
-export function routerBird(cluster: Cluster, data: StoreData, r: RouterSpec): string {
+export function routerBird(
+  cluster: Cluster,
+  data: StoreData,
+  r: RouterSpec,
+  tunnels: Tunnel[],
+): string {
   return renderRouterBird(
     { address: r.address, as: r.as, networks: data.networks, paths: birdPaths(r.stateDir) },
     cluster.hosts
       .filter((h) => h.site === r.site)
       .map((h) => ({ name: h.name, address: h.address, as: h.as })),
+    {
+      sites: tunnels.map((t) => ({
+        name: t.peer.name,
+        address: t.remote,
+        as: t.peer.as,
+        local: t.local,
+      })),
+    },
   );
 }

@@ -23,6 +23,11 @@ export interface HostDesired {
   host: HostSpec;
   /** The LAN addresses of the routers of the host's site (one or more). */
   routerAddresses: string[];
+  /**
+   * routing: bgp: the metric of the routes to the routers, so that BIRD's (metric 32, over the
+   * routers it has a live session with) win while these stay for when BIRD is not running.
+   */
+  fallbackMetric?: number;
   networks: Network[];
   /** Ports on this host. */
   ports: Port[];
@@ -84,8 +89,11 @@ function routerVia(d: HostDesired): Pick<RouteSpec, "gateway" | "nexthops" | "de
   return { nexthops: d.routerAddresses, dev: d.host.lan };
 }
 
+/** Above BIRD's default kernel metric (32). */
+export const FALLBACK_METRIC = 1000;
+
 export function hostRouteSpecs(d: HostDesired, n: Network): RouteSpec[] {
-  const via = routerVia(d);
+  const via = { ...routerVia(d), ...(d.fallbackMetric ? { metric: d.fallbackMetric } : {}) };
   return [
     { table: n.table, type: "unicast", dst: n.subnet, ...via },
     { table: n.table, type: "unicast", dst: "default", ...via },

@@ -13,6 +13,8 @@ const PACKAGES: Record<string, { args: string[]; pkg: string }> = {
   nft: { args: ["--version"], pkg: "nftables" },
   bridge: { args: ["-V"], pkg: "iproute2" },
   bird: { args: ["--version"], pkg: "bird2" },
+  wg: { args: ["--version"], pkg: "wireguard-tools" },
+  "wireguard-go": { args: ["--version"], pkg: "wireguard-go" },
 };
 
 /** exec failed (not started): ENOENT locally, 127 over ssh, `exec of "x" failed` in a netns. */

@@ -50,9 +50,14 @@ interface Peer {
 export function expectedPeers(cluster: Cluster, machine: string): Peer[] {
   const router = cluster.routers.find((r) => r.name === machine);
   if (router)
-    return cluster.hosts
-      .filter((h) => h.site === router.site)
-      .map((h) => ({ name: h.name, address: h.address, kind: "host" }));
+    return [
+      ...cluster.hosts
+        .filter((h) => h.site === router.site)
+        .map((h) => ({ name: h.name, address: h.address, kind: "host" })),
+      ...cluster.routers
+        .filter((r) => r.site !== router.site)
+        .map((r) => ({ name: r.name, address: r.tunnelAddress ?? "", kind: "site" })),
+    ];
   const host = cluster.hosts.find((h) => h.name === machine);
   return siteRouters(cluster, host?.site ?? "").map((r) => ({
     name: r.name,
@@ -80,10 +85,16 @@ function sessions(cluster: Cluster, o: Observed): { lines: string[]; problems: s
   return { lines, problems };
 }
 
-/** The gateways a router may reach a VM by: its host. */
-function viaFor(cluster: Cluster, p: Port): string[] {
+/**
+ * The gateways a router may reach a VM by: its host when the host is in the router's site,
+ * else the tunnel address of a router of the host's site.
+ */
+function viaFor(cluster: Cluster, machine: string, p: Port): string[] {
   const host = cluster.hosts.find((h) => h.name === p.host);
-  return host ? [host.address] : [];
+  const router = cluster.routers.find((r) => r.name === machine);
+  if (!host) return [];
+  if (!router || router.site === host.site) return [host.address];
+  return siteRouters(cluster, host.site).map((r) => r.tunnelAddress ?? "");
 }
 
 /**
@@ -108,7 +119,7 @@ export function routesReport(cluster: Cluster, ports: Port[], observed: Observed
         .map((r) => [r.dst.slice(0, -3), r.nexthops ?? (r.gateway ? [r.gateway] : [])]),
     );
     const missing = ports.filter((p) => {
-      const via = viaFor(cluster, p);
+      const via = viaFor(cluster, o.machine, p);
       const got = held.get(p.ip);
       return !got || got.length === 0 || !got.every((g) => via.includes(g));
     });
