@@ -231,7 +231,7 @@ describe("vmctl create", () => {
         /netns:h1: ip -batch - <<route replace 10.10.10.3/,
         /netns:h1: ip route del 10.10.10.3|ip -batch - <<route del 10.10.10.3/,
       ],
-      [/-q define /, /-q undefine -- web1/],
+      [/-q define /, /-q undefine --nvram -- web1/],
     ];
     for (const [made, undone] of pairs) {
       const m = at(made);

@@ -40,6 +40,16 @@ export function registerVmCreate(program: Parent, deps: CliDeps): void {
         .choices(["ec2", "aws", "openstack", "plain"] as const)
         .default("ec2" as const),
     )
+    .addOption(
+      new Option(
+        "--firmware <kind>",
+        "boot the image's own bootloader with bios (SeaBIOS) or uefi (OVMF) (default: what the image has, BIOS if both)",
+      ).choices(["bios", "uefi"] as const),
+    )
+    .option(
+      "--secure-boot",
+      "UEFI with secure boot on (Microsoft's keys enrolled, as signed shims need)",
+    )
     .option("--user <name>", "the image's login user, for vmctl ssh (default: the image's)")
     .option("--no-wait", "return once the VM is started")
     .option(
@@ -82,6 +92,10 @@ export function registerVmCreate(program: Parent, deps: CliDeps): void {
           ...(o.ip ? { ip: o.ip } : {}),
           identity: o.identity === "aws" ? "ec2" : o.identity,
           ...(user ? { loginUser: user } : {}),
+          firmware: {
+            ...(o.firmware ? { firmware: o.firmware } : {}),
+            ...(o.secureBoot ? { secureBoot: true } : {}),
+          },
         },
         ctx,
         // A dry run started nothing, so there is nothing to wait for.

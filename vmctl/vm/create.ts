@@ -13,6 +13,7 @@ import { type FabricContext, findHost } from "../net/fabric.js";
 import type { Network } from "../net/model.js";
 import { findNetwork } from "../net/network.js";
 import { checkNotLeased, checkRequestedIp, freeAddresses } from "./allocate.js";
+import { type BootMode, chooseBoot, type FirmwareRequest } from "./boot-firmware.js";
 import { changeReservation, readLeases, setReservation, withDhcpLock } from "./dhcp-server.js";
 import { overlayAccess, privateDir } from "./disk-access.js";
 import { removeHostFile } from "./host-files.js";
@@ -20,7 +21,7 @@ import type { Image } from "./images.js";
 import { checkVmName } from "./names.js";
 import { plugInterface, unplugInterface } from "./plug.js";
 import { Rollback } from "./rollback.js";
-import { listVms, macFor, onDomain, tapName, virsh, vmPaths } from "./vms.js";
+import { listVms, macFor, onDomain, tapName, undefineDomain, virsh, vmPaths } from "./vms.js";
 
 export interface CreateRequest {
   name: string;
@@ -37,6 +38,8 @@ export interface CreateRequest {
   ip?: string;
   identity: Identity;
   loginUser?: string;
+  /** --firmware/--secure-boot, checked against the image by chooseBoot. */
+  firmware?: FirmwareRequest;
 }
 
 export interface VmContext {
@@ -64,6 +67,7 @@ export interface Created {
 export async function createVm(req: CreateRequest, ctx: VmContext): Promise<Created> {
   const { fabric } = ctx;
   checkVmName(req.name);
+  const boot = chooseBoot(req.image, req.firmware ?? {});
   const host = req.host
     ? findHost(fabric.cluster, req.host)
     : (fabric.cluster.hosts[0] as HostSpec);
@@ -99,7 +103,7 @@ export async function createVm(req: CreateRequest, ctx: VmContext): Promise<Crea
     const [, virtType, ip] = await settled([
       makeDisk(run, host, req, paths.disk).then(() => {
         rollback.push("disk", () => removeHostFile(run, paths.disk));
-        ctx.progress(`${req.name}: disk ${paths.disk} on ${req.image.name}`);
+        ctx.progress(`${req.name}: disk ${paths.disk} on ${req.image.name}, ${bootLabel(boot)}`);
       }),
       ctx.virtType(host),
       plugIn(req, ctx, { host, net, tap, mac, rollback, leased }),
@@ -121,6 +125,9 @@ export async function createVm(req: CreateRequest, ctx: VmContext): Promise<Crea
               cmdline: req.image.cmdline ?? "root=/dev/vda console=ttyS0",
             },
           }
+        : {}),
+      ...(boot.kind === "uefi"
+        ? { uefi: { secureBoot: boot.secureBoot, nvram: paths.nvram } }
         : {}),
       bridge: net.bridge,
       tap,
@@ -153,7 +160,7 @@ export async function createVm(req: CreateRequest, ctx: VmContext): Promise<Crea
         defineDomain(ctx.virsh, host, xml).then(() =>
           rollback.push("domain", async () => {
             await ctx.virsh.probe(onDomain(host, "destroy", req.name, true));
-            await ctx.virsh.run(onDomain(host, "undefine", req.name, true));
+            await ctx.virsh.run(undefineDomain(host, req.name));
           }),
         ),
       ]),
@@ -181,6 +188,8 @@ async function makeDisk(run: Runner, host: HostSpec, req: CreateRequest, disk: s
   // The disk is born 0644 (qemu-img's umask) inside a directory only root and QEMU can enter.
   await run.run(privateDir(`${host.stateDir}/disks`));
   await run.run(cmd("mkdir", ["-p", "-m", "0755", "--", `${host.stateDir}/console`], true));
+  // libvirt (root) writes a UEFI guest's variable store here; only root and QEMU read it.
+  if (req.image.kernel === undefined) await run.run(privateDir(`${host.stateDir}/nvram`));
   const size = req.diskBytes ? [String(req.diskBytes)] : [];
   const args = ["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", req.image.file, disk, ...size];
   await run.run(cmd("qemu-img", args, true));
@@ -190,6 +199,12 @@ async function makeDisk(run: Runner, host: HostSpec, req: CreateRequest, disk: s
     await removeHostFile(run, disk); // its undo is registered only once makeDisk succeeds
     throw err;
   }
+}
+
+function bootLabel(boot: BootMode): string {
+  if (boot.kind === "kernel") return "direct kernel boot";
+  if (boot.kind === "bios") return "BIOS boot";
+  return `UEFI boot, secure boot ${boot.secureBoot ? "on" : "off"}`;
 }
 
 /** Like Promise.all, but waits for every step to finish before reporting the first failure. */

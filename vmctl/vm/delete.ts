@@ -4,7 +4,7 @@ import { setReservation } from "./dhcp-server.js";
 import { removeHostFile } from "./host-files.js";
 import { knownHostsPath } from "./known-hosts.js";
 import { unplugInterface } from "./plug.js";
-import { onDomain, tapName, type Vm, vmPaths } from "./vms.js";
+import { onDomain, tapName, undefineDomain, type Vm, vmPaths } from "./vms.js";
 
 /**
  * Removes a VM and everything create made for it: domain, port (router and host /32, gratuitous
@@ -15,7 +15,7 @@ export async function deleteVm(vm: Vm, keepDisk: boolean, ctx: VmContext): Promi
   const { host, instance: inst } = vm;
   const run = ctx.fabric.runnerFor(host.target);
   await ctx.virsh.probe(onDomain(host, "destroy", inst.name, true));
-  await ctx.virsh.run(onDomain(host, "undefine", inst.name, true));
+  await ctx.virsh.run(undefineDomain(host, inst.name));
   ctx.progress(`${inst.name}: domain removed from ${host.name}`);
   const tap = tapName(inst.uuid);
   if (inst.network)
@@ -28,6 +28,8 @@ export async function deleteVm(vm: Vm, keepDisk: boolean, ctx: VmContext): Promi
   const paths = vmPaths(host, inst.name);
   if (!keepDisk) await removeHostFile(run, paths.disk);
   await removeHostFile(run, paths.consoleLog);
+  // libvirt removed it with the domain; this catches one a failed undefine left.
+  await removeHostFile(run, paths.nvram);
   await removeHostFile(run, knownHostsPath(host, inst.name));
   await removeHostFile(run, bootRecordPath(host.mdserverStateDir, inst.uuid));
   ctx.progress(

@@ -87,7 +87,14 @@ export class ImageStore {
     if (cached) return cached;
     if (nameOrPath.includes("/") && existsSync(nameOrPath)) {
       const info = await inspectImageFile(this.runner, nameOrPath, nameOrPath);
-      return { name: basename(nameOrPath), file: resolve(nameOrPath), ...info, imported: "" };
+      const firmware = await detectFirmware(this.runner, nameOrPath, info);
+      return {
+        name: basename(nameOrPath),
+        file: resolve(nameOrPath),
+        ...info,
+        firmware,
+        imported: "",
+      };
     }
     throw new AppError(
       "NOT_FOUND",

@@ -25,6 +25,14 @@ export function onDomain(host: HostSpec, verb: string, name: string, mutates = f
   return virsh(host, [verb, "--", name], mutates);
 }
 
+/**
+ * Undefines a domain and, if it has one, its UEFI variable store: libvirt refuses to undefine
+ * a domain with an NVRAM file unless told to remove or keep it; without one the flag is a no-op.
+ */
+export function undefineDomain(host: HostSpec, name: string) {
+  return virsh(host, ["undefine", "--nvram", "--", name], true);
+}
+
 // virsh's own words for a domain's state (virshDomainStateToString), longest first.
 const STATES = "in shutdown|shut off|no state|pmsuspended|running|crashed|paused|idle";
 const ROW = new RegExp(`^\\s*(\\S+)\\s+(.+?)\\s+(${STATES})\\s*$`);
@@ -85,6 +93,8 @@ export function vmPaths(host: HostSpec, name: string) {
   return {
     disk: `${host.stateDir}/disks/${name}.qcow2`,
     consoleLog: `${host.stateDir}/console/${name}.log`,
+    /** A UEFI guest's own variable store (libvirt copies the firmware's template there). */
+    nvram: `${host.stateDir}/nvram/${name}.fd`,
   };
 }
 
