@@ -4,6 +4,13 @@ import type { Command, Target } from "../lib/exec/command.js";
 import { ExecRunner, type Runner, runInteractive, TracingRunner } from "../lib/exec/runner.js";
 import { run } from "./cli.js";
 import { sshOptionsFrom } from "./ssh/control-dir.js";
+import {
+  isSshUri,
+  VirshSshRunner,
+  virshSshPath,
+  virshUriCommand,
+  withSshCommand,
+} from "./ssh/virsh-ssh.js";
 
 // Composition root: the only place that reads argv/env and sets the exit code.
 const ssh = sshOptionsFrom({
@@ -12,6 +19,13 @@ const ssh = sshOptionsFrom({
   runtimeDir: process.env.XDG_RUNTIME_DIR,
   uid: process.getuid?.() ?? 0,
 });
+/** virsh's qemu+ssh:// through vmctl's ssh options and masters (docs/ssh-targets.md). */
+function virshUri(uri: string): string {
+  const dir = ssh.options.controlDir;
+  if (!isSshUri(uri) || !dir) return uri;
+  ssh.prepare();
+  return withSshCommand(uri, virshSshPath(dir));
+}
 const runners = new Map<string, Runner>();
 function runnerFor(target: Target): Runner {
   const key = JSON.stringify(target);
@@ -19,6 +33,7 @@ function runnerFor(target: Target): Runner {
   if (!r) {
     if (target.kind === "ssh") ssh.prepare();
     r = new ExecRunner(target, { ssh: ssh.options });
+    if (target.kind === "local") r = new VirshSshRunner(r, virshUri);
     if (process.env.VMCTL_TRACE) r = new TracingRunner(r, (l) => process.stderr.write(`${l}\n`));
     runners.set(key, r);
   }
@@ -50,7 +65,7 @@ const code = await run(process.argv.slice(2), {
   runnerFor,
   interactive: (target: Target, command: Command) => {
     if (target.kind === "ssh") ssh.prepare();
-    return runInteractive(target, command, ssh.options);
+    return runInteractive(target, virshUriCommand(command, virshUri), ssh.options);
   },
   isTty: process.stderr.isTTY === true && process.stdout.isTTY === true,
   statusLine: (text) => process.stderr.write(`\r\x1b[K${text}`),

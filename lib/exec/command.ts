@@ -61,8 +61,13 @@ export interface SshOptions {
 /** Seconds a master outlives its last command: a script of vmctl calls shares one handshake. */
 export const DEFAULT_PERSIST_SECONDS = 60;
 
-/** ssh's options and destination, before the remote command: the one place they are spelled. */
+/** ssh's options and destination, before the remote command. */
 export function sshArgs(destination: string, ssh: SshOptions = {}): string[] {
+  return [...sshOptionArgs(ssh), destination];
+}
+
+/** ssh's options: the one place they are spelled (vmctl's runners and virsh's qemu+ssh). */
+export function sshOptionArgs(ssh: SshOptions = {}): string[] {
   const o = (option: string) => ["-o", option];
   return [
     ...(ssh.config ? ["-F", ssh.config] : []),
@@ -81,7 +86,6 @@ export function sshArgs(destination: string, ssh: SshOptions = {}): string[] {
           ...o(`ControlPersist=${ssh.persistSeconds ?? DEFAULT_PERSIST_SECONDS}`),
         ]
       : []),
-    destination,
   ];
 }
 

@@ -178,6 +178,10 @@ export class Sshd {
           // The files live under /tmp (world-writable): StrictModes would refuse the key.
           "StrictModes no",
           "MaxSessions 100",
+          // Debian's bash reads ~/.bashrc for every command that comes over ssh, and this
+          // machine's root has one that runs `pyenv init` (0.6 s a command under load): the
+          // lab's root gets an empty home, as a host's root normally has (docs/ssh-targets.md).
+          `SetEnv HOME=${this.dir}`,
           "MaxStartups 100",
           // One "Accepted publickey" line per connection: the test counts handshakes by them.
           "LogLevel VERBOSE",

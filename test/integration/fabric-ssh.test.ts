@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inNs, run } from "../helpers/md-netns.js";
@@ -101,9 +101,10 @@ describe("vmctl over ssh targets (real sshd in every machine)", () => {
     expect(without).toBeGreaterThan(5);
     expect(first).toBe(1);
     expect(next).toBe(0); // the master waits ControlPersist seconds for the next run
-    // The control dir is private (mode 0700) and holds one socket for host1.
+    // The control dir is private (mode 0700): one socket for host1 (%C: 40 hex digits) and
+    // the ssh program virsh's qemu+ssh:// is given.
     expect(statSync(dir).mode & 0o777).toBe(0o700);
-    expect(readdirSync(dir)).toHaveLength(1);
+    expect(readdirSync(dir).sort()).toEqual([expect.stringMatching(/^[0-9a-f]{40}$/), "virsh-ssh"]);
   }, 60_000);
 
   it("names a host that refuses the key in one line, and changes nothing anywhere", async () => {
@@ -157,6 +158,34 @@ describe("vmctl over ssh targets (real sshd in every machine)", () => {
       /^host1: \d+ command\(s\) applied\nhost2: \d+ command\(s\) applied\n$/m,
     );
     expect(await ok(["host", "apply"], env)).toBe("host1: up to date\nhost2: up to date\n");
+  }, 60_000);
+
+  it("sends virsh's qemu+ssh:// through vmctl's ssh options and master", async () => {
+    // No libvirtd here (namespace-only test): libvirt's ssh transport reaches the host and
+    // runs `nc -U SOCKET` there, which is what proves the path; a missing socket is its answer.
+    const cluster = readFileSync(lab.clusterFile, "utf8");
+    const uri = "qemu+ssh://root@198.18.0.11/system?socket=/run/vmctl-test-no-libvirt";
+    writeFileSync(lab.clusterFile, cluster.replace("libvirt: qemu:///system", `libvirt: ${uri}`));
+    try {
+      const h1 = ssh.sshd("host1");
+      const env = ssh.env({ controlDir: freshControlDir() });
+      const seen: number[] = [];
+      for (let i = 0; i < 2; i++) {
+        const before = h1.accepted();
+        const r = await ssh.vmctl(["list"], env);
+        seen.push(h1.accepted() - before);
+        expect(r.stderr).toContain(
+          `vmctl: warning: host1: cannot list domains at ${uri}: error: End of file while reading data: nc: /run/vmctl-test-no-libvirt: No such file or directory`,
+        );
+      }
+      // The first list opens host1's master, the second finds it.
+      expect(seen).toEqual([1, 0]);
+      // Without reuse virsh's own ssh runs: it has neither the lab's key nor its known_hosts.
+      const own = await ssh.vmctl(["list"], ssh.env({ controlDir: "none" }));
+      expect(own.stderr).toMatch(/host1: cannot list domains at .*Host key verification failed/);
+    } finally {
+      writeFileSync(lab.clusterFile, cluster);
+    }
   }, 60_000);
 
   it("refuses a control dir that others can enter", async () => {

@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { cmd, sshArgs, wrapForTarget } from "../../lib/exec/command.js";
 import { ensureControlDir, sshOptionsFrom } from "../../vmctl/ssh/control-dir.js";
 import { diagnoseSsh } from "../../vmctl/ssh/diagnose.js";
+import { virshSshScript, virshUriCommand, withSshCommand } from "../../vmctl/ssh/virsh-ssh.js";
 import { testDir } from "../helpers/test-dir.js";
 
 describe("ssh targets", () => {
@@ -78,5 +79,39 @@ describe("ssh targets", () => {
         "@@@@@@@@\r\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\r\n@@@@@@@@\r\nHost key verification failed.\r\n",
       ),
     ).toMatch(/its host key changed .*ssh-keygen -R 198\.18\.0\.11$/);
+  });
+});
+
+describe("virsh over qemu+ssh", () => {
+  it("gives an ssh-transport URI vmctl's ssh as its command=, unless it names one", () => {
+    const p = "/run/vmctl-ssh/virsh-ssh";
+    expect(withSshCommand("qemu+ssh://root@h1/system", p)).toBe(
+      "qemu+ssh://root@h1/system?command=/run/vmctl-ssh/virsh-ssh",
+    );
+    expect(withSshCommand("qemu+ssh://root@h1/system?socket=/s", p)).toBe(
+      "qemu+ssh://root@h1/system?socket=/s&command=/run/vmctl-ssh/virsh-ssh",
+    );
+    expect(withSshCommand("qemu+ssh://root@h1/system?command=/usr/bin/ssh", p)).toBe(
+      "qemu+ssh://root@h1/system?command=/usr/bin/ssh",
+    );
+    expect(withSshCommand("qemu:///system", p)).toBe("qemu:///system");
+  });
+
+  it("rewrites only virsh -c URI commands", () => {
+    const rw = (u: string) => `${u}!`;
+    expect(virshUriCommand(cmd("virsh", ["-c", "qemu+ssh://h/system", "list"]), rw).args).toEqual([
+      "-c",
+      "qemu+ssh://h/system!",
+      "list",
+    ]);
+    expect(virshUriCommand(cmd("ip", ["-c", "x"]), rw).args).toEqual(["-c", "x"]);
+  });
+
+  it("writes a script that runs ssh with vmctl's options and libvirt's arguments", () => {
+    expect(virshSshScript({ config: "/etc/vmctl/ssh_config", controlDir: "/run/c" })).toBe(
+      "#!/bin/sh\nexec ssh -F /etc/vmctl/ssh_config -o BatchMode=yes -o ConnectTimeout=5 " +
+        "-o ServerAliveInterval=5 -o ServerAliveCountMax=3 -o ControlMaster=auto " +
+        '-o ControlPath=/run/c/%C -o ControlPersist=60 "$@"\n',
+    );
   });
 });

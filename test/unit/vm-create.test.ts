@@ -196,7 +196,7 @@ describe("vmctl create", () => {
   });
 
   it.each([
-    ["the disk", (c: Command) => c.file === "qemu-img"],
+    ["the disk", (c: Command) => c.file === "qemu-img" && c.args[0] === "create"],
     ["the disk's owner", (c: Command) => c.file === "chown"],
     ["the tap", (c: Command) => c.file === "ip" && c.args[0] === "tuntap"],
     ["the filters", (c: Command) => c.file === "nft" && c.args[0] === "-f"],

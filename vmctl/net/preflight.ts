@@ -15,6 +15,7 @@ const PACKAGES: Record<string, { args: string[]; pkg: string }> = {
   bird: { args: ["--version"], pkg: "bird2" },
   wg: { args: ["--version"], pkg: "wireguard-tools" },
   "wireguard-go": { args: ["--version"], pkg: "wireguard-go" },
+  "qemu-img": { args: ["--version"], pkg: "qemu-utils" },
 };
 
 /** exec failed (not started): ENOENT locally, 127 over ssh, `exec of "x" failed` in a netns. */

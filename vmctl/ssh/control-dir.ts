@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AppError } from "../../lib/errors.js";
 import type { SshOptions } from "../../lib/exec/command.js";
+import { writeVirshSsh } from "./virsh-ssh.js";
 
 /** What the composition root reads from the environment for ssh targets (docs/ssh-targets.md). */
 export interface SshEnv {
@@ -27,11 +28,14 @@ export function sshOptionsFrom(env: SshEnv): { options: SshOptions; prepare(): v
   const config = env.config ? { config: env.config } : {};
   if (env.controlDir === "none") return { options: config, prepare: () => {} };
   const controlDir = env.controlDir || defaultControlDir(env);
+  const options = { ...config, controlDir };
   let ready = false;
   return {
-    options: { ...config, controlDir },
+    options,
     prepare: () => {
-      if (!ready) ensureControlDir(controlDir, env.uid);
+      if (ready) return;
+      ensureControlDir(controlDir, env.uid);
+      writeVirshSsh(controlDir, options);
       ready = true;
     },
   };

@@ -12,6 +12,7 @@ import type { HostSpec } from "../net/cluster.js";
 import { type FabricContext, findHost } from "../net/fabric.js";
 import type { Network } from "../net/model.js";
 import { findNetwork } from "../net/network.js";
+import { preflight } from "../net/preflight.js";
 import { checkNotLeased, checkRequestedIp, freeAddresses } from "./allocate.js";
 import { type BootMode, chooseBoot, type FirmwareRequest } from "./boot-firmware.js";
 import { changeReservation, readLeases, setReservation, withDhcpLock } from "./dhcp-server.js";
@@ -74,6 +75,8 @@ export async function createVm(req: CreateRequest, ctx: VmContext): Promise<Crea
   const net = findNetwork(fabric.store.read(), req.network);
   if (req.ip) checkRequestedIp(net, req.ip);
   const run = fabric.runnerFor(host.target);
+  // Before anything: a host that is down or refuses the key is one line (docs/ssh-targets.md).
+  await preflight(run, host.name, ["qemu-img"]);
   const [existing, clash, leases] = await Promise.all([
     listVms(fabric.cluster, ctx.virsh, ctx.progress),
     ctx.virsh.probe(onDomain(host, "domstate", req.name)),
