@@ -64,7 +64,7 @@ lab_down() {
   set +e
   for name in $(virsh -c "$lab_uri" list --all --name 2>/dev/null); do
     virsh -c "$lab_uri" destroy "$name" >/dev/null 2>&1
-    virsh -c "$lab_uri" undefine "$name" >/dev/null 2>&1
+    virsh -c "$lab_uri" undefine --nvram "$name" >/dev/null 2>&1
   done
   [ -f "$work/host1/dhcp/net1.pid" ] && kill "$(cat "$work/host1/dhcp/net1.pid")" 2>/dev/null
   for p in "${lab_pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done

@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Builds an e2e test cloud image (docs/libvirt.md, docs/cloud-init.md) and prints the
 # directory holding it: base.qcow2, vmlinuz, initrd.img (direct kernel boot: the image has no
-# bootloader and no partition table; root=/dev/vda).
+# bootloader and no partition table; root=/dev/vda), or for the -disk variant base.qcow2 alone.
 #
 # Variants (first argument):
 #   debian12   (default) Debian 12 with cloud-init 22.4: the guests of the lifecycle tests.
 #   debian13   Debian 13 with cloud-init 25 and what the packages need at run time (Node.js
 #              20, libvirt's client, dnsmasq): the guest that installs the .deb and runs its
 #              units under real systemd.
+#   debian12-disk  The debian12 system as a vendor cloud image is made: a GPT disk booted by its
+#              own GRUB from BIOS (BIOS boot partition) or UEFI (ESP with Debian's signed shim
+#              and GRUB, so secure boot works too), root partition last so cloud-init grows it;
+#              NoCloud also listed, for the seed-ISO baseline of bench/boot-bench.sh. Built
+#              with no loop device and no mount (make-boot-disk.sh).
 #
 # Cached under $CACHE (default /var/cache/mdserver-test) by a key made of this script's own
 # content (which holds the package list and the image config), so a rerun takes ~0 s.
@@ -42,13 +47,20 @@ debian13)
   EXTRA_CFG="resize_rootfs: false"
   HOOKS+=(--customize-hook='chroot "$1" systemctl enable systemd-networkd')
   ;;
+debian12-disk)
+  SUITE=bookworm
+  PACKAGES+=(ifupdown isc-dhcp-client)
+  # growpart (cloud-init's growpart module) grows the root partition to the disk's size.
+  PACKAGES+=(cloud-guest-utils fdisk)
+  ;;
 *)
-  echo "build-test-image: unknown variant $VARIANT (debian12, debian13)" >&2
+  echo "build-test-image: unknown variant $VARIANT (debian12, debian13, debian12-disk)" >&2
   exit 2
   ;;
 esac
 
-key=$(sha256sum "$0" | cut -c1-16)
+DISK_HELPER="$(dirname "$0")/make-boot-disk.sh"
+key=$(cat "$0" "$DISK_HELPER" | sha256sum | cut -c1-16)
 out="$CACHE/$VARIANT-$key"
 if [ -f "$out/done" ]; then
   echo "$out"
@@ -81,7 +93,7 @@ mmdebstrap --variant=minbase --quiet \
 
 # ds-identify reads datasource_list only in this one-line form (docs/cloud-init.md).
 cat >"$root/etc/cloud/cloud.cfg.d/90-mdserver-test.cfg" <<'EOF'
-datasource_list: [ Ec2, None ]
+datasource_list: [ DATASOURCES ]
 datasource:
   Ec2:
     strict_id: false
@@ -94,6 +106,8 @@ locale: C.UTF-8
 # stderr it logs as a WARNING. The NIC is up already: skip that second activation.
 disable_network_activation: true
 EOF
+if [ "$VARIANT" = debian12-disk ]; then ds="NoCloud, Ec2, None"; else ds="Ec2, None"; fi
+sed -i "s/DATASOURCES/$ds/" "$root/etc/cloud/cloud.cfg.d/90-mdserver-test.cfg"
 [ -z "$EXTRA_CFG" ] || echo "$EXTRA_CFG" >>"$root/etc/cloud/cloud.cfg.d/90-mdserver-test.cfg"
 # No ssh_genkeytypes limit: phone_home reads every host key type it knows and logs a warning
 # for each missing file (a "degraded" boot), so the guest generates them all (~9 s under TCG).
@@ -103,8 +117,21 @@ EOF
 echo localhost >"$root/etc/hostname"
 : >"$root/etc/machine-id"
 rm -f "$root"/etc/ssh/ssh_host_*
-echo "/dev/vda / ext4 rw,errors=remount-ro 0 1" >"$root/etc/fstab"
 rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin
+mkdir -p "$out"
+
+if [ "$VARIANT" = debian12-disk ]; then
+  bash "$DISK_HELPER" "$root" "$work" >&2
+  mv "$work/base.qcow2" "$out/"
+  chmod 0755 "$out"
+  chmod 0644 "$out"/*
+  touch "$out/done"
+  echo "build-test-image: built $out" >&2
+  echo "$out"
+  exit 0
+fi
+
+echo "/dev/vda / ext4 rw,errors=remount-ro 0 1" >"$root/etc/fstab"
 
 kernel=$(ls "$root"/boot/vmlinuz-* | sort -V | tail -1)
 initrd=$(ls "$root"/boot/initrd.img-* | sort -V | tail -1)
@@ -115,7 +142,6 @@ truncate -s 2G "$work/root.raw"
 mkfs.ext4 -q -L root -d "$root" "$work/root.raw"
 qemu-img convert -f raw -O qcow2 "$work/root.raw" "$work/base.qcow2"
 
-mkdir -p "$out"
 mv "$work/base.qcow2" "$work/vmlinuz" "$work/initrd.img" "$out/"
 chmod 0755 "$out"
 chmod 0644 "$out"/*
