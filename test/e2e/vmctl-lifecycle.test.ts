@@ -28,9 +28,21 @@ const key = join(lab.dir, "id_ed25519");
 const passwordFile = join(lab.dir, "password");
 const password = randomBytes(9).toString("base64");
 const BUILD_IMAGE = resolve(import.meta.dirname, "../helpers/build-test-image.sh");
+const FRAMES_PY = resolve(import.meta.dirname, "../helpers/frames.py");
 const exec = promisify(execFile);
 const within = budget(20 * 60_000);
 const created: string[] = [];
+
+interface VmRow {
+  name: string;
+  ip: string;
+  mac: string;
+  uuid: string;
+}
+interface FdbEntry {
+  mac: string;
+  ifname?: string;
+}
 
 async function ok(args: string[]) {
   const r = await vmctl(lab, args);
@@ -299,6 +311,61 @@ describe("vmctl on real libvirt", () => {
     expect(r).toMatchObject({ code: 0, stdout: "web2 ready: 10.10.10.4 on net1, host host1\n" });
     expect((await sshIn("web1", "ping -c 2 -W 2 10.10.10.4")).stdout).toMatch(/2 received/);
   }, 600_000);
+
+  it("keeps web1 unharmed by FDB poisoning and a forged DHCPDECLINE sent from web2", async () => {
+    const vms = JSON.parse((await ok(["list", "--json"])).stdout) as VmRow[];
+    const web1 = vms.find((v) => v.name === "web1");
+    const web2 = vms.find((v) => v.name === "web2");
+    if (!web1 || !web2) throw new Error("web1 or web2 is not listed");
+    // The attacker's hands: the namespace attack tests' frame builder, copied into web2.
+    const script = readFileSync(FRAMES_PY).toString("base64");
+    await sshIn("web2", `echo ${script} | base64 -d > /tmp/frames.py`);
+    const nic = "$(ip -o route show default | cut -d' ' -f5)";
+    const fdb = () =>
+      JSON.parse(inNs(H1, "bridge", ["-json", "fdb", "show", "br", "br-net1"])) as FdbEntry[];
+    const fdbBefore = fdb();
+
+    // FDB poisoning: frames with web1's source MAC (and 2,000 random MACs) while host1 pings web1
+    // and web2 listens, promiscuous, for anything addressed to web1's MAC.
+    const ping = inNsAsync(H1, "ping", ["-c", "10", "-i", "0.3", "-W", "3", web1.ip]);
+    const attack = await sshIn(
+      "web2",
+      [
+        `sudo -n sh -c 'IF=${nic}; ip link set $IF promisc on;`,
+        `python3 /tmp/frames.py sniff $IF 5 dst=${web1.mac} > /tmp/sniff.out &`,
+        `sleep 0.5; python3 /tmp/frames.py send $IF udp src=${web1.mac} ip=${web1.ip} to=10.10.10.1 count=300 gap=0.01 >/dev/null;`,
+        `python3 /tmp/frames.py send $IF udp src=random ip=${web2.ip} to=10.10.10.1 count=2000 >/dev/null;`,
+        "wait; ip link set $IF promisc off; cat /tmp/sniff.out'",
+      ].join(" "),
+    );
+    // "ready", then how many frames for web1's MAC reached web2.
+    expect(attack.stdout.trim().split("\n")).toEqual(["ready", "0"]);
+    expect(await ping).toMatch(/ 10 received/);
+    const mine = (entries: FdbEntry[], dev: string) => entries.filter((e) => e.ifname === dev);
+    const web1Tap = tapName(web1.uuid);
+    const web2Tap = tapName(web2.uuid);
+    expect(mine(fdb(), web1Tap).map((e) => e.mac)).toContain(web1.mac);
+    expect(mine(fdb(), web2Tap)).toEqual(mine(fdbBefore, web2Tap));
+    expect(fdb().length).toBe(fdbBefore.length);
+
+    // A DHCPDECLINE and a DHCPRELEASE for web1's lease, web1's MAC only as chaddr.
+    const forged = portSecurityDrops(H1, "dhcp_forged");
+    for (const msg of ["msg=decline requested=", "msg=release ciaddr="])
+      await sshIn(
+        "web2",
+        `sudo -n python3 /tmp/frames.py send ${nic} dhcp src=${web2.mac} chaddr=${web1.mac} ${msg}${web1.ip} server=10.10.10.1`,
+      );
+    expect(portSecurityDrops(H1, "dhcp_forged")).toBe(forged + 2);
+    const log = readFileSync(join(lab.dir, "host1/dhcp/net1.log"), "utf8");
+    expect(log).not.toContain("disabling DHCP static address");
+    expect(log).not.toMatch(/DHCP(DECLINE|RELEASE)/);
+    // web1 still gets its reservation: one DHCP exchange that changes nothing on the guest.
+    const renew = await sshIn(
+      "web1",
+      `sudo -n sh -c 'dhclient -1 -v -sf /bin/true -pf /tmp/t.pid -lf /tmp/t.leases ${nic} 2>&1; dhclient -x -pf /tmp/t.pid >/dev/null 2>&1; true'`,
+    );
+    expect(renew.stdout).toContain(`bound to ${web1.ip}`);
+  }, 120_000);
 
   it("gives a guest that takes another VM's address nothing of that VM", async () => {
     const web1Id = mdserver.requests().find((l) => l.instance === "web1");
