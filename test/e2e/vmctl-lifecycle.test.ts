@@ -320,7 +320,8 @@ describe("vmctl on real libvirt", () => {
     // The attacker's hands: the namespace attack tests' frame builder, copied into web2.
     const script = readFileSync(FRAMES_PY).toString("base64");
     await sshIn("web2", `echo ${script} | base64 -d > /tmp/frames.py`);
-    const nic = "$(ip -o route show default | cut -d' ' -f5)";
+    // Inside `sh -c '...'` below too: no single quotes in it.
+    const nic = '$(ip -o route show default | cut -d" " -f5)';
     const fdb = () =>
       JSON.parse(inNs(H1, "bridge", ["-json", "fdb", "show", "br", "br-net1"])) as FdbEntry[];
     const fdbBefore = fdb();
@@ -362,7 +363,7 @@ describe("vmctl on real libvirt", () => {
     // web1 still gets its reservation: one DHCP exchange that changes nothing on the guest.
     const renew = await sshIn(
       "web1",
-      `sudo -n sh -c 'dhclient -1 -v -sf /bin/true -pf /tmp/t.pid -lf /tmp/t.leases ${nic} 2>&1; dhclient -x -pf /tmp/t.pid >/dev/null 2>&1; true'`,
+      `sudo -n sh -c 'dhclient -1 -v -sf /bin/true -pf /tmp/t.pid -lf /tmp/t.leases ${nic} >/tmp/t.out 2>&1; dhclient -x -pf /tmp/t.pid >/dev/null 2>&1; cat /tmp/t.out'`,
     );
     expect(renew.stdout).toContain(`bound to ${web1.ip}`);
   }, 120_000);
