@@ -143,7 +143,12 @@ async function main(): Promise<void> {
     const sock = join(lab.machineDir("host2"), "bird", "bird.ctl");
     const restart = async (how: "graceful restart" | "down") => {
       execBirdc(sock, how);
-      await until("host2 BIRD exit", 20_000, () => lab.birdPid("host2") === undefined);
+      // BIRD removes its pid file before it has closed its control socket: wait for both.
+      await until(
+        "host2 BIRD exit",
+        20_000,
+        () => lab.birdPid("host2") === undefined && !birdAnswers(sock),
+      );
       if (how === "down") {
         // A plain start, as without vmctl: no -R, so the router is told nothing is preserved.
         const conf = join(lab.machineDir("host2"), "bird");
@@ -233,6 +238,15 @@ async function main(): Promise<void> {
     );
   } finally {
     lab.destroy();
+  }
+}
+
+function birdAnswers(sock: string): boolean {
+  try {
+    run("birdc", ["-s", sock, "show", "status"]);
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -85,4 +85,40 @@ describe("vmctl routes", () => {
     );
     expect(r).toEqual({ lines: ["router: 1 of 1 VM routes"], problems: [] });
   });
+
+  it("with sites, a router expects its site's hosts and the other sites' routers, and VMs of the other site via their routers' tunnels", () => {
+    const sites: Cluster = {
+      routing: "bgp",
+      wireguard: "userspace",
+      hosts: [testHost(), testHost({ name: "host3", address: "198.18.1.13", site: "b" })],
+      routers: [
+        testRouter({ name: "r1", tunnelAddress: "10.255.0.1" }),
+        testRouter({ name: "r3", address: "198.18.1.1", site: "b", tunnelAddress: "10.255.0.3" }),
+      ],
+    };
+    const proto = (name: string) => ({ name, proto: "BGP", state: "up", info: "Established" });
+    const r = routesReport(
+      sites,
+      [port("10.10.10.11", "host1"), port("10.10.10.31", "host3")],
+      [
+        {
+          machine: "r3",
+          protocols: [proto("host_198_18_1_13"), proto("site_10_255_0_1")],
+          routes: [
+            route("10.10.10.11/32", "10.255.0.1"),
+            // Via the far site's host address: wrong over a tunnel, flagged.
+            route("10.10.10.31/32", "198.18.0.11"),
+          ],
+        },
+        { machine: "host3", protocols: [proto("router_198_18_1_1")] },
+      ],
+    );
+    expect(r.lines).toEqual([
+      "r3: BGP host3 (198.18.1.13) Established",
+      "r3: BGP r1 (10.255.0.1) Established",
+      "r3: 1 of 2 VM routes",
+      "host3: BGP r3 (198.18.1.1) Established",
+    ]);
+    expect(r.problems).toEqual(["r3: no route to 10.10.10.31 via host3 (network net1)"]);
+  });
 });

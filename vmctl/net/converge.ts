@@ -110,8 +110,17 @@ async function planForRouter(
     firewall: true,
   });
   const tunnels = bgp ? routerTunnels(ctx.cluster, r) : [];
+  // Without tunnels (one site, or static): only the removal of ones vmctl made before.
   const tunnel =
-    tunnels.length > 0 ? await planRouterTunnels(ctx, r, runner, tunnels, cur) : undefined;
+    tunnels.length > 0
+      ? await planRouterTunnels(ctx, r, runner, tunnels, cur)
+      : planTunnels([], cur, {
+          kind: ctx.cluster.wireguard,
+          dir: r.stateDir,
+          key: undefined,
+          peerKeys: {},
+          dumps: {},
+        });
   // Recover (-R) only when a previous BIRD left routes in the kernel: on a cold start BIRD
   // would otherwise wait for every host before installing anything.
   const bird = bgp
