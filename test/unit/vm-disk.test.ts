@@ -48,21 +48,37 @@ describe("vmctl resize", () => {
     );
     // One list per machine (the recording keeps each machine's order, not the interleaving).
     expect(t.mutations()).toEqual([
-      "local: virsh -c qemu:///system -q setvcpus --config --maximum -- web1 2",
-      "local: virsh -c qemu:///system -q setvcpus --config -- web1 2",
-      "local: virsh -c qemu:///system -q setmaxmem --config -- web1 2097152",
-      "local: virsh -c qemu:///system -q setmem --config -- web1 2097152",
+      "local: virsh -c qemu:///system -q 'setvcpus --config --maximum -- web1 2; setvcpus --config -- web1 2; setmaxmem --config -- web1 2097152; setmem --config -- web1 2097152'",
       "netns:h1: qemu-img resize -q -f qcow2 -- /srv/h1/disks/web1.qcow2 1073741824",
     ]);
     expect(t.out).toEqual(["web1: resized: disk → 1G, cpus 1 → 2, memory 1024 MiB → 2048 MiB"]);
+  });
+
+  it("stops at an error virsh reports inside its batch, before the disk grows", async () => {
+    const t = fakeCluster({
+      domains: [{ name: "web1", state: "shut off", xml: XML }],
+      answer: (c) => {
+        if (c.file === "qemu-img" && c.args[0] === "info") return { stdout: INFO };
+        if (c.file === "virsh" && c.args.includes("--inactive")) return { stdout: XML };
+        if (c.file === "virsh" && c.args.at(-1)?.startsWith("setvcpus"))
+          return {
+            stderr: "error: invalid argument: requested cpu amount exceeds maximum (2 > 1)\n",
+          };
+        return undefined;
+      },
+    });
+    expect(await t.vmctl("resize", "web1", "--cpus", "2", "--disk", "1G")).toBe(1);
+    expect(t.err).toEqual([
+      "vmctl: web1: error: invalid argument: requested cpu amount exceeds maximum (2 > 1)",
+    ]);
+    expect(t.mutations().filter((m) => m.includes("qemu-img"))).toEqual([]);
   });
 
   it("lowers the current value before the maximum", async () => {
     const t = withWeb1("shut off");
     expect(await t.vmctl("resize", "web1", "--memory", "512M"), t.err.join("")).toBe(0);
     expect(t.mutations()).toEqual([
-      "local: virsh -c qemu:///system -q setmem --config -- web1 524288",
-      "local: virsh -c qemu:///system -q setmaxmem --config -- web1 524288",
+      "local: virsh -c qemu:///system -q 'setmem --config -- web1 524288; setmaxmem --config -- web1 524288'",
     ]);
   });
 

@@ -1,5 +1,5 @@
 import { AppError } from "../../lib/errors.js";
-import type { Command } from "../../lib/exec/command.js";
+import { type Command, quote } from "../../lib/exec/command.js";
 import type { Runner } from "../../lib/exec/runner.js";
 import type { VmContext } from "./create.js";
 import { diskGrowCommand, requireShutOff } from "./overlay.js";
@@ -62,17 +62,18 @@ export function resizeCommands(
   vm: Vm,
   size: DomainSize,
   req: { cpus?: number; memoryMiB?: number },
-): Command[] {
-  const name = vm.instance.name;
+): Command | undefined {
+  // One virsh run for all of them (one connection, over qemu+ssh one handshake); virsh splits
+  // `A; B` as a shell does, so the name is shell-quoted (vms.ts does the same for dumpxml).
   const set = (verb: string, value: number, extra: string[] = []) =>
-    virsh(vm.host, [verb, "--config", ...extra, "--", name, String(value)], true);
-  const out: Command[] = [];
+    [verb, "--config", ...extra, "--", quote(vm.instance.name), String(value)].join(" ");
+  const out: string[] = [];
   const pair = (
     want: number,
     cur: number,
     max: number,
-    setMax: () => Command,
-    setCur: () => Command,
+    setMax: () => string,
+    setCur: () => string,
   ) => {
     if (want === cur && want === max) return;
     if (want > max) out.push(setMax());
@@ -99,7 +100,7 @@ export function resizeCommands(
       () => set("setmem", k),
     );
   }
-  return out;
+  return out.length ? virsh(vm.host, [out.join("; ")], true) : undefined;
 }
 
 /**
@@ -117,13 +118,19 @@ export async function resizeVm(vm: Vm, req: ResizeRequest, ctx: VmContext): Prom
   const size = parseDomainSize(xml.stdout);
   // Everything is read and checked (a shrink refused) before anything changes.
   const grow = req.disk ? await diskGrowCommand(run, vm, req.disk) : undefined;
-  const commands = resizeCommands(vm, size, req);
+  const batch = resizeCommands(vm, size, req);
   const lines: string[] = [];
+  if (batch) {
+    // virsh goes on after a failed command of a batch and exits with the last one's status:
+    // its stderr tells. The definition first: the disk, checked already, is the last step.
+    const r = await ctx.virsh.run(batch);
+    const error = r.stderr.split("\n").find((l) => l.startsWith("error:"));
+    if (error) throw new AppError("LIBVIRT", `${name}: ${error}`, r.stderr);
+  }
   if (grow) {
     await run.run(grow);
     lines.push(`disk → ${req.disk?.text}`);
   }
-  for (const c of commands) await ctx.virsh.run(c);
   if (req.cpus !== undefined && req.cpus !== size.vcpus)
     lines.push(`cpus ${size.vcpus} → ${req.cpus}`);
   if (req.memoryMiB !== undefined && req.memoryMiB * 1024 !== size.memoryKiB)
