@@ -30,9 +30,14 @@ export function fetchFrom(
  * The requests cloud-init's EC2 datasource makes on an AWS-identified guest (docs/cloud-init.md):
  * token PUT, version probe, user-data, a recursive meta-data crawl (sub-directories first, then
  * leaves, keys via N/openssh-key), then the identity document. Throws on any non-200.
+ * Returns the number of requests and the identity the crawl was given.
  */
-export async function cloudInitCrawl(agent: Agent, port: number): Promise<number> {
+export async function cloudInitCrawl(
+  agent: Agent,
+  port: number,
+): Promise<{ requests: number; instanceId: string; hostname: string; documentId: string }> {
   let n = 0;
+  const seen = new Map<string, string>();
   const get = async (path: string, headers: Record<string, string>, method = "GET") => {
     n++;
     const r = await fetchFrom(agent, port, path, headers, method);
@@ -53,10 +58,19 @@ export async function cloudInitCrawl(agent: Agent, port: number): Promise<number
     const lines = (await get(base, h)).split("\n").filter(Boolean);
     const dirs = lines.filter((l) => l.endsWith("/") || l.includes("="));
     for (const d of dirs) await walk(`${base}${d.includes("=") ? `${d.split("=")[0]}/` : d}`);
-    for (const leaf of lines.filter((l) => !dirs.includes(l))) await get(`${base}${leaf}`, h);
+    for (const leaf of lines.filter((l) => !dirs.includes(l))) {
+      seen.set(`${base}${leaf}`, await get(`${base}${leaf}`, h));
+    }
   };
   await walk("/2021-03-23/meta-data/");
   await get("/2021-03-23/dynamic/instance-identity", h);
-  await get("/2021-03-23/dynamic/instance-identity/document", h);
-  return n;
+  const doc = JSON.parse(await get("/2021-03-23/dynamic/instance-identity/document", h)) as {
+    instanceId: string;
+  };
+  return {
+    requests: n,
+    instanceId: seen.get("/2021-03-23/meta-data/instance-id") ?? "",
+    hostname: seen.get("/2021-03-23/meta-data/local-hostname") ?? "",
+    documentId: doc.instanceId,
+  };
 }

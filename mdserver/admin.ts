@@ -126,7 +126,7 @@ export function adminViews(src: AdminSources): AdminDeps {
         pid: process.pid,
         started: src.started.toISOString(),
         config: src.configPath,
-        listen: { addresses: s.listen, port: s.port },
+        listen: { addresses: src.config().listen, port: s.port },
         instances: {
           total: list.length,
           bySource: bySource(),

@@ -36,32 +36,62 @@ export function createApp(deps: AppDeps): Hono<Env> {
   const app = new Hono<Env>();
   const warned = new Set<string>();
 
-  // One handler that also logs: no middleware chain on a path that runs thousands of times a second.
-  app.all("*", async (c) => {
+  // One handler that also logs: no middleware chain on a path that runs thousands of times a
+  // second. It stays synchronous unless the answer needs I/O (user-data, phone_home): a
+  // returned Response, not a Promise, is written by @hono/node-server without extra turns.
+  app.all("*", (c) => {
     const start = performance.now();
     const client = deps.clientAddress(c);
-    const res = await handle(c, client).catch((err: Error) => {
-      deps.log.log("error", "request failed", { error: err.message });
-      return c.text("Internal Server Error", 500);
-    });
+    const h = requestHeaders(c);
+    let res: Response | Promise<Response>;
+    try {
+      res = handle(c, client, h);
+    } catch (err) {
+      res = failed(c, err as Error);
+    }
+    if (res instanceof Promise) {
+      return res.then(
+        (r) => finish(c, client, h, start, r),
+        (err: Error) => finish(c, client, h, start, failed(c, err)),
+      );
+    }
+    return finish(c, client, h, start, res);
+  });
+
+  function failed(c: Context<Env>, err: Error): Response {
+    deps.log.log("error", "request failed", { error: err.message });
+    return c.text("Internal Server Error", 500);
+  }
+
+  function finish(
+    c: Context<Env>,
+    client: string,
+    h: RequestHeaders,
+    start: number,
+    res: Response,
+  ): Response {
     const name = c.get("instance")?.name;
     const ms = performance.now() - start;
     deps.metrics.observe(name ?? "", res.status, ms / 1000);
     if (deps.context().config.server["log-requests"]) {
-      deps.log.log("info", "request", {
+      deps.log.request({
         client,
-        instance: name ?? null,
+        instance: name,
         method: c.req.method,
         path: c.req.path.slice(0, MAX_PATH),
         status: res.status,
-        token: header(c, "x-aws-ec2-metadata-token") !== undefined,
+        token: h.token !== undefined,
         ms: Math.round(ms * 1000) / 1000,
       });
     }
     return res;
-  });
+  }
 
-  async function handle(c: Context<Env>, client: string): Promise<Response> {
+  function handle(
+    c: Context<Env>,
+    client: string,
+    h: RequestHeaders,
+  ): Response | Promise<Response> {
     // Hono's path keeps `//` runs as sent (new URL() would too, at several times the cost).
     const raw = c.req.path;
     // The instance first: an unknown address gets 404 whatever it sends, and the metrics and
@@ -73,28 +103,29 @@ export function createApp(deps: AppDeps): Hono<Env> {
         warned.add(client);
         deps.log.log("warn", "request from an address that is no known instance", { client });
       }
-      return declaredTooLarge(header(c, "content-length"), MAX_BODY) ? tooLarge(c) : notFound(c);
+      return declaredTooLarge(h.contentLength, MAX_BODY) ? tooLarge(c) : notFound(c);
     }
     c.set("instance", inst);
     if (raw.length > MAX_PATH) return c.text("Request-URI Too Long", 414);
-    if (declaredTooLarge(header(c, "content-length"), MAX_BODY)) return tooLarge(c);
+    if (declaredTooLarge(h.contentLength, MAX_BODY)) return tooLarge(c);
     deps.state.noteRequest(inst);
     const ctx = deps.context();
 
     // `//latest//meta-data` is `/latest/meta-data` (the AWS SDK asks for `//latest/...`).
     const segments = raw.split("/").filter((s) => s !== "");
     const [version, ...rest] = segments;
+    const below = version === "latest" && rest.length === 2 ? `${rest[0]}/${rest[1]}` : "";
 
-    if (version === "latest" && rest.join("/") === "api/token") {
+    if (below === "api/token") {
       if (c.req.method !== "PUT") return c.text("Method Not Allowed", 405, { Allow: "PUT" });
-      return putToken(c, deps, inst);
+      return putToken(c, deps, inst, h);
     }
-    const denied = checkToken(c, deps, ctx, inst);
-    if (version === "latest" && rest.join("/") === "phone-home") {
+    const denied = checkToken(c, deps, ctx, inst, h);
+    if (version === "latest" && rest.length === 1 && rest[0] === "phone-home") {
       if (c.req.method !== "POST") return c.text("Method Not Allowed", 405, { Allow: "POST" });
       // A guest's own cloud-init never posts through a proxy: a proxied POST is a web app on the
       // guest tricked into it (SSRF), which must not mark the boot finished or pin host keys.
-      if (header(c, "x-forwarded-for") !== undefined) return c.text("Forbidden", 403);
+      if (h.forwardedFor !== undefined) return c.text("Forbidden", 403);
       return denied ?? phoneHome(c, deps, inst);
     }
     if (c.req.method !== "GET" && c.req.method !== "HEAD") {
@@ -105,15 +136,16 @@ export function createApp(deps: AppDeps): Hono<Env> {
     if (version === undefined) return c.text(VERSIONS.join("\n"));
     if (version === "openstack") return openstack(c, inst, ctx, rest);
     if (!VERSION_SET.has(version)) return notFound(c);
-    const [top, ...below] = rest;
+    const top = rest[0];
     if (top === "user-data") {
-      if (below.length) return notFound(c);
+      if (rest.length > 1) return notFound(c);
       return userData(c, inst, ctx);
     }
     const tree = ctx.treeFor(inst);
     if (top === undefined) {
-      const ud = await userDataFor(inst, ctx.config, ctx.defaultPasswordHash, deps.readOptional);
-      return c.text(ud === undefined ? listingOf(tree) : `${listingOf(tree)}\nuser-data`);
+      return userDataFor(inst, ctx.config, ctx.defaultPasswordHash, deps.readOptional).then((ud) =>
+        c.text(ud === undefined ? listingOf(tree) : `${listingOf(tree)}\nuser-data`),
+      );
     }
     const body = resolve(tree, rest);
     return body === undefined ? notFound(c) : c.text(body);
@@ -151,16 +183,62 @@ export function createApp(deps: AppDeps): Hono<Env> {
   return app;
 }
 
-/**
- * A request header. Served by @hono/node-server, read Node's already parsed headers: building
- * a Fetch Headers object for every request costs about as much as answering it.
- */
-function header(c: Context, name: string): string | undefined {
-  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
-  if (!incoming) return c.req.header(name);
-  const v = incoming.headers[name];
-  return Array.isArray(v) ? v[0] : v;
+/** The request headers mdserver reads. */
+interface RequestHeaders {
+  token: string | undefined;
+  ttl: string | undefined;
+  forwardedFor: string | undefined;
+  contentLength: string | undefined;
 }
+
+/**
+ * One pass over Node's raw header list: building a Fetch Headers object, or Node's own
+ * lower-cased header dictionary, for every request costs more than the rest of the answer.
+ * Repeated headers are joined with ", " as Node's dictionary joins them (two tokens are no
+ * valid token); Node's parser itself refuses conflicting Content-Lengths.
+ */
+function requestHeaders(c: Context): RequestHeaders {
+  const h: RequestHeaders = {
+    token: undefined,
+    ttl: undefined,
+    forwardedFor: undefined,
+    contentLength: undefined,
+  };
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  if (!incoming) {
+    // app.request() in unit tests: no Node request underneath.
+    h.token = c.req.header("x-aws-ec2-metadata-token");
+    h.ttl = c.req.header("x-aws-ec2-metadata-token-ttl-seconds");
+    h.forwardedFor = c.req.header("x-forwarded-for");
+    h.contentLength = c.req.header("content-length");
+    return h;
+  }
+  const raw = incoming.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    // Compare lengths first: most headers are none of these four.
+    switch (name.length) {
+      case 24:
+        if (name.toLowerCase() === "x-aws-ec2-metadata-token") h.token = join(h.token, raw[i + 1]);
+        break;
+      case 36:
+        if (name.toLowerCase() === "x-aws-ec2-metadata-token-ttl-seconds")
+          h.ttl = join(h.ttl, raw[i + 1]);
+        break;
+      case 15:
+        if (name.toLowerCase() === "x-forwarded-for")
+          h.forwardedFor = join(h.forwardedFor, raw[i + 1]);
+        break;
+      case 14:
+        if (name.toLowerCase() === "content-length")
+          h.contentLength = join(h.contentLength, raw[i + 1]);
+        break;
+    }
+  }
+  return h;
+}
+
+const join = (a: string | undefined, b: string | undefined) => (a === undefined ? b : `${a}, ${b}`);
 
 function notFound(c: Context) {
   return c.text("Not Found", 404);
@@ -182,10 +260,10 @@ async function phoneHome(c: Context, deps: AppDeps, inst: Instance) {
   return c.text("OK");
 }
 
-function putToken(c: Context, deps: AppDeps, inst: Instance) {
+function putToken(c: Context, deps: AppDeps, inst: Instance, h: RequestHeaders) {
   // A proxy in the path (SSRF through a guest's web app) adds X-Forwarded-For: AWS refuses those.
-  if (header(c, "x-forwarded-for") !== undefined) return c.text("Forbidden", 403);
-  const ttl = parseTtl(header(c, "x-aws-ec2-metadata-token-ttl-seconds"));
+  if (h.forwardedFor !== undefined) return c.text("Forbidden", 403);
+  const ttl = parseTtl(h.ttl);
   if (ttl === undefined) {
     return c.text(
       "Bad Request: X-aws-ec2-metadata-token-ttl-seconds must be a whole number from 1 to 21600",
@@ -196,8 +274,14 @@ function putToken(c: Context, deps: AppDeps, inst: Instance) {
   return c.text(token, 200, { "X-aws-ec2-metadata-token-ttl-seconds": String(ttl) });
 }
 
-function checkToken(c: Context, deps: AppDeps, ctx: ServeContext, inst: Instance) {
-  const token = header(c, "x-aws-ec2-metadata-token");
+function checkToken(
+  c: Context,
+  deps: AppDeps,
+  ctx: ServeContext,
+  inst: Instance,
+  h: RequestHeaders,
+) {
+  const token = h.token;
   if (token === undefined) {
     // Guests that are not AWS-identified never PUT: tokenless GETs must work unless required.
     return ctx.config.server.imdsv2 === "required" ? c.text("Unauthorized", 401) : undefined;

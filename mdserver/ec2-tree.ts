@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { isIP } from "node:net";
 import { amiIdFor, type Instance } from "../lib/instance.js";
 import type { MdserverConfig } from "./config/mdserver-config.js";
 import type { IdentitySigner } from "./identity/identity-store.js";
@@ -7,6 +8,11 @@ import { type Dir, dir, lazyLeaf, leaf, type Tree } from "./tree.js";
 export interface Names {
   hostname: string;
   fqdn: string;
+}
+
+/** The instance's first IPv4 address (local-ipv4, privateIp): records may list IPv6 too. */
+export function firstIpv4(inst: Instance): string | undefined {
+  return inst.addresses.find((a) => isIP(a) === 4);
 }
 
 export function namesFor(inst: Instance, config: MdserverConfig): Names {
@@ -27,7 +33,8 @@ export function buildTree(
 ): Dir {
   const s = config.server;
   const { fqdn } = namesFor(inst, config);
-  const ip = inst.addresses[0];
+  const ip = firstIpv4(inst);
+  const ip6 = inst.addresses.find((a) => isIP(a) === 6);
   const mac = inst.macs[0];
   const keys = allKeys(inst, config);
   const publicKeys: Record<string, Tree> = {};
@@ -41,6 +48,8 @@ export function buildTree(
     hostname: leaf(fqdn),
     "instance-id": leaf(inst.instanceId),
     "instance-type": leaf(inst.instanceType ?? s["instance-type"]),
+    // AWS's meta-data/ipv6: the instance's (first) IPv6 address, when it has one.
+    ipv6: ip6 ? leaf(ip6) : undefined,
     "local-hostname": leaf(fqdn),
     "local-ipv4": ip ? leaf(ip) : undefined,
     mac: mac ? leaf(mac) : undefined,
@@ -85,12 +94,15 @@ function networkTree(inst: Instance, config: MdserverConfig, fqdn: string): Tree
   const cidr = inst.subnet ? leaf(inst.subnet) : undefined;
   const macs: Record<string, Tree> = {};
   inst.macs.forEach((mac, i) => {
-    const primary = i === 0 && inst.addresses[0] !== undefined;
+    const v4 = firstIpv4(inst);
+    const v6 = inst.addresses.filter((a) => isIP(a) === 6);
+    const primary = i === 0;
     macs[mac] = dir({
       "device-number": leaf(String(i)),
       "interface-id": leaf(awsId("eni", inst.uuid, mac)),
-      "local-hostname": primary ? leaf(fqdn) : undefined,
-      "local-ipv4s": primary ? leaf(inst.addresses[0] as string) : undefined,
+      "local-hostname": primary && v4 ? leaf(fqdn) : undefined,
+      ipv6s: primary && v6.length ? leaf(v6.join("\n")) : undefined,
+      "local-ipv4s": primary && v4 ? leaf(v4) : undefined,
       mac: leaf(mac),
       "owner-id": leaf(config.server["account-id"]),
       "security-group-ids": leaf(awsId("sg", net)),
@@ -120,7 +132,7 @@ export function identityDocument(inst: Instance, config: MdserverConfig): string
     instanceType: inst.instanceType ?? s["instance-type"],
     kernelId: null,
     pendingTime: inst.created ?? "1970-01-01T00:00:00Z",
-    privateIp: inst.addresses[0] ?? null,
+    privateIp: firstIpv4(inst) ?? null,
     ramdiskId: null,
     region: s.region,
     version: "2017-09-30",

@@ -29,7 +29,9 @@ function listenOne(app: AnyHono, address: string, port: number): Promise<Server>
   server.headersTimeout = 5_000;
   return new Promise((resolve, reject) => {
     server.once("error", (err: NodeJS.ErrnoException) => reject(listenError(err, address, port)));
-    server.listen({ host: address, port }, () => resolve(server));
+    // A boot storm opens hundreds of connections at once: past the backlog (Node: 511) SYNs
+    // are dropped and retried seconds later. The kernel caps it at net.core.somaxconn.
+    server.listen({ host: address, port, backlog: 4096 }, () => resolve(server));
   });
 }
 
@@ -39,7 +41,10 @@ function listenError(err: NodeJS.ErrnoException, address: string, port: number):
     case "EADDRNOTAVAIL":
       return new AppError(
         "LISTEN",
-        `${where}: the address is on no interface (add it, e.g. ip addr add ${address}/32 dev <bridge>)`,
+        address.includes(":")
+          ? // A new IPv6 address stays "tentative" (unbindable) until duplicate detection ends.
+            `${where}: the address is on no interface, or still tentative (add it, e.g. ip addr add ${address}/128 dev <bridge> nodad)`
+          : `${where}: the address is on no interface (add it, e.g. ip addr add ${address}/32 dev <bridge>)`,
       );
     case "EADDRINUSE":
       return new AppError("LISTEN", `${where}: another process is using it`);

@@ -34,6 +34,7 @@ export async function loadConfig(path: string, explicit: boolean): Promise<Mdser
  */
 const RESTART_KEYS = [
   "listen",
+  "ipv6",
   "port",
   "state-dir",
   "libvirt",

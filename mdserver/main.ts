@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import { readFile } from "node:fs/promises";
+import type { IncomingMessage } from "node:http";
+import type { Socket } from "node:net";
 import { hostname } from "node:os";
-import { getConnInfo } from "@hono/node-server/conninfo";
 import { AppError, ConfigError, errorMessage } from "../lib/errors.js";
 import { cmd, LOCAL } from "../lib/exec/command.js";
 import { ExecRunner, streamLines } from "../lib/exec/runner.js";
@@ -71,6 +72,8 @@ async function main(argv: string[]): Promise<number> {
 
   const out = batchedWriter((chunk) => process.stdout.write(chunk));
   const log = jsonLogger(out.write);
+  // Whatever way the process ends, the lines still waiting for their batch go out.
+  process.once("exit", out.flush);
   const loaded = await loadAll(configPath, explicit);
   if (check) {
     process.stdout.write(`${configPath}: ok\n`);
@@ -96,10 +99,11 @@ async function main(argv: string[]): Promise<number> {
     log,
     readOptional,
     state: new BootRecordStore(context.config.server["state-dir"], log),
-    clientAddress: (c) => normalizeAddress(getConnInfo(c).remote.address ?? ""),
+    clientAddress: (c) => peerAddress((c.env as { incoming: IncomingMessage }).incoming.socket),
     metrics: requests,
   });
-  const { listen, port } = context.config.server;
+  const { port } = context.config.server;
+  const listen = context.config.listen;
   const servers = await listenAll(app, listen, port);
 
   let libvirt: LibvirtSource | undefined;
@@ -176,6 +180,20 @@ async function main(argv: string[]): Promise<number> {
   if (admin && adminPath) await closeAdmin(admin, adminPath);
   out.flush();
   return 0;
+}
+
+/**
+ * The TCP peer of a request, normalised once per connection: a keep-alive connection asks
+ * many times (hono's getConnInfo also reads the port and family, for every request).
+ */
+const peers = new WeakMap<Socket, string>();
+function peerAddress(socket: Socket): string {
+  let a = peers.get(socket);
+  if (a === undefined) {
+    a = normalizeAddress(socket.remoteAddress ?? "");
+    peers.set(socket, a);
+  }
+  return a;
 }
 
 /** `mdserver --status`: the running server's report, read from its admin socket. */

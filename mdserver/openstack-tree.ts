@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Instance } from "../lib/instance.js";
 import type { MdserverConfig } from "./config/mdserver-config.js";
-import { allKeys, namesFor } from "./ec2-tree.js";
+import { allKeys, firstIpv4, namesFor } from "./ec2-tree.js";
 import { type Dir, dir, leaf, type Tree } from "./tree.js";
 
 /**
@@ -61,7 +61,7 @@ function metaData(inst: Instance, config: MdserverConfig) {
  */
 export function networkData(inst: Instance) {
   const mac = inst.macs[0];
-  const ip = inst.addresses[0];
+  const ip = firstIpv4(inst);
   if (!mac) return { links: [], networks: [], services: [] };
   const link = { id: "tap0", type: "phy", ethernet_mac_address: mac, mtu: 1500 };
   const prefix = inst.subnet ? Number(inst.subnet.split("/")[1]) : undefined;

@@ -1,6 +1,7 @@
 import { isIP } from "node:net";
 import { ConfigError } from "../../lib/errors.js";
 import { isSshPublicKey } from "../../lib/instance.js";
+import { normalizeAddress } from "../../lib/net-address.js";
 import { readIni } from "./ini-read.js";
 import {
   BadValue,
@@ -25,6 +26,8 @@ export const MDSERVER_KEYS = {
     aliases: ["listen_address"],
   },
   port: int(80, 1, 65535),
+  // Also listen on AWS's IPv6 metadata address (fd00:ec2::254), which must be on an interface.
+  ipv6: bool(false),
   password: optionalStr(),
   "hostname-prefix": str(""),
   domain: str(""),
@@ -55,6 +58,9 @@ export const MDSERVER_KEYS = {
   "admin-socket": optionalStr(),
 };
 
+/** AWS's IMDS address for IPv6 (Nitro instances), served with `ipv6 = yes`. */
+export const IPV6_METADATA_ADDRESS = "fd00:ec2::254";
+
 export type MdserverSection = SectionValues<typeof MDSERVER_KEYS>;
 
 export interface MdserverConfig {
@@ -63,6 +69,8 @@ export interface MdserverConfig {
   /** [public-keys] NAME = KEY: given to every instance, after its own keys. */
   publicKeys: { name: string; key: string }[];
   userdataDir: string;
+  /** Every address to listen on: `listen`, plus fd00:ec2::254 with `ipv6 = yes`. */
+  listen: string[];
   /** The admin endpoint's unix socket, or undefined when there is none. */
   adminSocket: string | undefined;
 }
@@ -88,5 +96,9 @@ export function parseMdserverConfig(file: string, text: string): MdserverConfig 
       ? undefined
       : (admin ??
         (stateDir === undefined ? undefined : `${stateDir.replace(/\/+$/, "")}/admin.sock`));
-  return { file, server, publicKeys, userdataDir, adminSocket };
+  const listen = [...server.listen];
+  if (server.ipv6 && !listen.some((a) => normalizeAddress(a) === IPV6_METADATA_ADDRESS)) {
+    listen.push(IPV6_METADATA_ADDRESS);
+  }
+  return { file, server, publicKeys, userdataDir, adminSocket, listen };
 }

@@ -1,4 +1,5 @@
 import type { Instance } from "../../lib/instance.js";
+import { normalizeAddress } from "../../lib/net-address.js";
 import type { Logger } from "../log.js";
 
 export type SourceName = Instance["source"];
@@ -6,6 +7,8 @@ export type SourceName = Instance["source"];
 /**
  * The instances mdserver serves, indexed by source address. Sources (libvirt, the YAML file)
  * replace or update their own entries; the request path only calls lookup().
+ * Addresses are indexed in the form a socket reports its peer in (an IPv6 record written
+ * `FD00:0::5` matches requests from fd00::5).
  * An address claimed by two instances identifies neither: serving one VM another's
  * data would be worse than serving nothing.
  */
@@ -58,7 +61,7 @@ export class Inventory {
   upsert(instance: Instance): void {
     this.remove(instance.source, instance.name);
     (this.entries.get(instance.source) as Map<string, Instance>).set(instance.name, instance);
-    for (const address of new Set(instance.addresses)) {
+    for (const address of new Set(instance.addresses.map(normalizeAddress))) {
       const list = this.byAddress.get(address);
       if (list) list.push(instance);
       else this.byAddress.set(address, [instance]);
@@ -70,7 +73,7 @@ export class Inventory {
     const old = map.get(name);
     if (!old) return false;
     map.delete(name);
-    for (const address of new Set(old.addresses)) {
+    for (const address of new Set(old.addresses.map(normalizeAddress))) {
       const rest = (this.byAddress.get(address) ?? []).filter((i) => i !== old);
       if (rest.length) this.byAddress.set(address, rest);
       else this.byAddress.delete(address);

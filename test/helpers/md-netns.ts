@@ -51,6 +51,27 @@ export class MdNetwork {
     return name;
   }
 
+  static readonly SUBNET6 = "fd00:10::";
+
+  /**
+   * IPv6 on the server's bridge: fd00:10::1/64 and AWS's fd00:ec2::254/128, without duplicate
+   * address detection (a tentative address cannot be bound for about a second).
+   */
+  enableIpv6(): void {
+    ip(this.server, "-6", "addr", "add", `${MdNetwork.SUBNET6}1/64`, "dev", "br0", "nodad");
+    ip(this.server, "-6", "addr", "add", "fd00:ec2::254/128", "dev", "br0", "nodad");
+  }
+
+  /** An IPv6 address on a VM namespace's eth0, with the route to fd00:ec2::254. */
+  addIpv6(vm: string, address: string): void {
+    ip(vm, "-6", "addr", "add", `${address}/64`, "dev", "eth0", "nodad");
+    try {
+      ip(vm, "-6", "route", "add", "fd00:ec2::254/128", "via", `${MdNetwork.SUBNET6}1`);
+    } catch {
+      // a second address: the route is there
+    }
+  }
+
   /** Adds another address to a VM namespace (a guest claiming someone else's IP). */
   addAddress(vm: string, address: string): void {
     ip(vm, "addr", "add", `${address}/24`, "dev", "eth0");

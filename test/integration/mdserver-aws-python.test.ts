@@ -44,6 +44,8 @@ describe("mdserver with AWS's Python clients (boto, botocore)", () => {
       region: "eu-lab-1",
     });
     expect(out.botocore_region).toBe("eu-lab-1");
+    // Log lines leave in batches, up to 10 ms after the answer.
+    await server.waitFor((l) => l.path === "/latest/meta-data/placement/availability-zone/");
     const paths = server.requests().map((l) => `${l.status} ${l.path}`);
     expect(paths).toContain("200 /latest/dynamic/instance-identity//document/");
     expect(paths).toContain("200 /latest/meta-data/placement/availability-zone/");

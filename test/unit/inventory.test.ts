@@ -97,7 +97,10 @@ describe("Inventory", () => {
     expect(inv.lookup("10.0.0.5")).toBeUndefined();
     expect(inv.conflicts()).toEqual(["10.0.0.5"]);
     const warned: unknown[] = [];
-    inv.warnConflicts({ log: (level, msg, fields) => warned.push({ level, msg, ...fields }) });
+    inv.warnConflicts({
+      log: (level, msg, fields) => warned.push({ level, msg, ...fields }),
+      request() {},
+    });
     expect(warned).toEqual([
       {
         level: "warn",

@@ -109,6 +109,7 @@ describe("user-data", () => {
     const errors: string[] = [];
     const log = {
       log: (_l: string, _m: string, f?: Record<string, unknown>) => errors.push(String(f?.error)),
+      request() {},
     };
     const { req } = testApp({ instances: [instance({ userData: Buffer.from(big) })], log });
     expect((await req("/latest/user-data")).status).toBe(500);
