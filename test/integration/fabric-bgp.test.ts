@@ -139,6 +139,9 @@ describe("vmctl fabric with routing: bgp (BIRD) in network namespaces", () => {
 
   it("hosts reach remote VMs of their networks and VMs reach other hosts' LAN addresses", async () => {
     await reachable(lab.hosts.host1, "10.10.10.21");
+    // Closed by default (router protection, docs/perimeter.md); a perimeter rule opens it.
+    await ok(["fw", "allow", "net1", "198.18.0.11", "--proto", "any"]);
+    await ok(["router", "apply"]);
     await reachable(vm("v3"), "198.18.0.11");
     expect(await udpSourceSeen(lab.hosts.host1, "198.18.0.11", vm("v3"), "198.18.0.11")).toBe(
       "10.10.10.21",
@@ -246,6 +249,7 @@ protocol static rogue {
     await waitUntil("no BIRD route on the router", CONVERGED, () =>
       birdRoutes() === "" ? true : undefined,
     );
+    await ok(["fw", "del", "1"]);
     await ok(["net", "delete", "net1"]);
     await ok(["net", "delete", "net2"]);
     await ok(["host", "apply"]);

@@ -11,6 +11,7 @@ import {
   snapshot,
   udpSourceSeen,
 } from "../helpers/netns-probes.js";
+import { TcpListener, tcpConnect } from "../helpers/tcp-probes.js";
 
 // Proof of issue 3: the fabric, programmed by the vmctl CLI through netns: targets.
 const lab = new FabricLab();
@@ -253,6 +254,10 @@ describe("vmctl fabric in network namespaces", () => {
 
   it("cross-host and cross-network traffic keeps the VM's source address", async () => {
     expect(ping(vms.v1 ?? "", "10.10.10.21").ok).toBe(true);
+    // Networks are isolated by default (docs/perimeter.md): open UDP both ways.
+    await ok(["fw", "allow", "net1", "net2", "--proto", "udp"]);
+    await ok(["fw", "allow", "net2", "net1", "--proto", "udp"]);
+    await ok(["router", "apply"]);
     expect(await udpSourceSeen(vms.v3 ?? "", "0.0.0.0", vms.v1 ?? "", "10.10.10.21")).toBe(
       "10.10.10.11",
     );
@@ -272,6 +277,10 @@ describe("vmctl fabric in network namespaces", () => {
     // into its own br-net1.
     const p = ping(lab.hosts.host1, "10.10.10.21");
     expect(p.ok, p.out).toBe(true);
+    // Closed by default (router protection); a perimeter rule opens host1's LAN address.
+    expect(ping(vms.v3 ?? "", "198.18.0.11").ok).toBe(false);
+    await ok(["fw", "allow", "net1", "198.18.0.11", "--proto", "any"]);
+    await ok(["router", "apply"]);
     expect(ping(vms.v3 ?? "", "198.18.0.11").ok).toBe(true);
     expect(await udpSourceSeen(lab.hosts.host1, "198.18.0.11", vms.v3 ?? "", "198.18.0.11")).toBe(
       "10.10.10.21",
@@ -292,12 +301,19 @@ describe("vmctl fabric in network namespaces", () => {
   });
 
   it("a VM reaches 169.254.169.254 on its own host and the router sees no 169.254 packets", async () => {
-    expect(
-      await udpSourceSeen(lab.hosts.host1, "169.254.169.254", vms.v1 ?? "", "169.254.169.254"),
-    ).toBe("10.10.10.11");
-    expect(
-      await udpSourceSeen(lab.hosts.host2, "169.254.169.254", vms.v5 ?? "", "169.254.169.254"),
-    ).toBe("10.20.20.21");
+    // TCP 80: all that host protection lets through to that address.
+    for (const [host, vm, addr] of [
+      [lab.hosts.host1, vms.v1, "10.10.10.11"],
+      [lab.hosts.host2, vms.v5, "10.20.20.21"],
+    ] as const) {
+      const md = new TcpListener(host, "169.254.169.254", 80);
+      await md.start();
+      try {
+        expect((await tcpConnect(vm ?? "", "169.254.169.254", 80)).out).toBe(`hello ${addr}`);
+      } finally {
+        md.stop();
+      }
+    }
     expect(iptablesCount(lab.router, "raw", "PREROUTING", "-s 169.254.0.0/16")).toBe(0);
     expect(iptablesCount(lab.router, "raw", "PREROUTING", "-d 169.254.0.0/16")).toBe(0);
   });
@@ -354,6 +370,7 @@ describe("vmctl fabric in network namespaces", () => {
   it("deleting everything leaves the machines exactly as before", async () => {
     for (const a of ["10.10.10.11", "10.10.10.12", "10.10.10.21"])
       await ok(["port", "detach", "net1", "--ip", a]);
+    for (const id of ["1", "2", "3"]) await ok(["fw", "del", id]);
     await ok(["net", "delete", "net1"]);
     await ok(["net", "delete", "net2", "--force"]);
     await ok(["host", "apply"]);

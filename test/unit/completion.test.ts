@@ -84,7 +84,7 @@ describe("vmctl completion", () => {
       ]),
     );
     expect(bash(d, ["sn"]).slice(1)).toEqual(["snapshot"]);
-    expect(bash(d, ["net", ""]).slice(1)).toEqual(["create", "list", "show", "delete"]);
+    expect(bash(d, ["net", ""]).slice(1)).toEqual(["create", "list", "show", "update", "delete"]);
     // Global options before the command are skipped, with their values.
     expect(bash(d, ["--cluster", "/tmp/c.yaml", "snapshot", "re"]).slice(1)).toEqual(["revert"]);
   });
@@ -133,7 +133,7 @@ describe("vmctl completion", () => {
     );
     expect(out.trimEnd().split("\n")).toEqual([
       "compdef _vmctl vmctl",
-      ...["create", "list", "show", "delete"],
+      ...["create", "list", "show", "update", "delete"],
       ...["web1", "web2"],
       ...["text", "dot", "svg"],
     ]);

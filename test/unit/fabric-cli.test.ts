@@ -125,13 +125,13 @@ describe("vmctl CLI (fake machines)", () => {
   it("names a missing tool and its package, changing nothing", async () => {
     const t = setup({
       "netns:rt": (c) =>
-        c.file === "ipset"
-          ? { exitCode: 255, stderr: 'exec of "ipset" failed: No such file or directory\n' }
+        c.file === "nft"
+          ? { exitCode: 255, stderr: 'exec of "nft" failed: No such file or directory\n' }
           : undefined,
     });
     await t.vmctl("net", "create", "net1", "--subnet", "10.10.10.0/24");
     expect(await t.vmctl("router", "apply")).toBe(1);
-    expect(t.err).toEqual(["vmctl: router: ipset not found (install ipset)"]);
+    expect(t.err).toEqual(["vmctl: router: nft not found (install nftables)"]);
     expect(t.mutations("netns:rt")).toEqual([]);
   });
 
@@ -161,9 +161,14 @@ describe("vmctl CLI (fake machines)", () => {
     t.out.length = 0;
     expect(await t.vmctl("--dry-run", "router", "apply")).toBe(0);
     expect(t.out.join("\n")).toContain(
-      "[netns:rt] ip -batch - <<'EOF'\naddr replace 10.10.10.1/32 dev lo label lo:vmctl\n",
+      "[netns:rt] ip -batch - <<'EOF'\nlink set dev lo up\naddr replace 10.10.10.1/32 dev lo label lo:vmctl\n",
     );
-    expect(t.out.at(-1)).toBe("router: 14 command(s) would run");
+    // The router's nft table, its exact `nft -f` input: routing and NAT of net1 in one transaction.
+    expect(t.out.join("\n")).toContain(
+      "[netns:rt] nft -f - <<'EOF'\ntable ip vmctl_router\ndelete table ip vmctl_router\ntable ip vmctl_router {",
+    );
+    expect(t.out.join("\n")).toContain("add element ip vmctl_router nets { 10.10.10.0/24 }");
+    expect(t.out.at(-1)).toBe("router: 12 command(s) would run");
     expect(t.mutations("netns:rt")).toEqual([]);
   });
 

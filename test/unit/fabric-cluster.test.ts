@@ -104,6 +104,19 @@ routers:
     expect(parseCluster(TWO, "c.yaml").wireguard).toBe("kernel");
   });
 
+  it("reads host protection exceptions and the token hop limit, closed and 1 by default", () => {
+    expect(parseCluster(GOOD, "c.yaml")).toMatchObject({ hostAllow: [], tokenHopLimit: 1 });
+    const c = parseCluster(
+      `host-allow: [tcp:22, udp:5000-5010]\ntoken-hop-limit: 2\n${GOOD}`,
+      "c.yaml",
+    );
+    expect(c.hostAllow).toEqual([
+      { proto: "tcp", ports: [22, 22] },
+      { proto: "udp", ports: [5000, 5010] },
+    ]);
+    expect(c.tokenHopLimit).toBe(2);
+  });
+
   it.each([
     [
       `${TWO}router: {name: r3, address: 198.18.0.3, lan: eth0, uplink: eth1}\n`,
@@ -148,6 +161,15 @@ routers:
     [GOOD.replace("    lan: eno1\n", ""), "c.yaml: hosts[1].lan: required string"],
     ["hosts: []\n", "c.yaml: hosts: expected a non-empty list"],
     [`routing: ospf\n${GOOD}`, 'c.yaml: routing: "ospf" must be static or bgp'],
+    [
+      `host-allow: [tcp:22, icmp:1]\n${GOOD}`,
+      'c.yaml: host-allow[1]: "icmp:1" must be tcp:PORT or udp:PORT[-PORT] with ports 1-65535',
+    ],
+    [
+      `host-allow: [udp:10-5]\n${GOOD}`,
+      'c.yaml: host-allow[0]: "udp:10-5" must be tcp:PORT or udp:PORT[-PORT] with ports 1-65535',
+    ],
+    [`token-hop-limit: 0\n${GOOD}`, 'c.yaml: token-hop-limit: "0" must be a TTL from 1 to 255'],
     [
       GOOD.replace("lan: eno1", "lan: eno1\n    as: 0"),
       'c.yaml: hosts[1].as: "0" must be an AS number from 1 to 4294967295',

@@ -13,6 +13,8 @@ const cluster: Cluster = {
   wireguard: "kernel",
   hosts: [testHost(), testHost({ name: "host2", address: "198.18.0.12" })],
   routers: [testRouter()],
+  hostAllow: [],
+  tokenHopLimit: 1,
 };
 const port = (ip: string, host: string) => ({ network: "net1", host, ip, dev: "vm", mac: "" });
 const route = (dst: string, gateway: string, proto = RTPROT_BIRD): RouteState => ({

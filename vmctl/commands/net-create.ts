@@ -10,6 +10,7 @@ export function registerNetCreate(net: Parent, deps: CliDeps): void {
     .requiredOption("--subnet <cidr>", "VM subnet, e.g. 10.10.10.0/24")
     .option("--gateway <ip>", "gateway VMs use (default: first address)")
     .option("--bridge-ip <ip>", "address of the bridge on every host (default: second address)")
+    .option("--no-internet", "no internet egress (NAT) from this network (default: on)")
     .action(async (name, o, self) => {
       const g = self.optsWithGlobals();
       const created = await openStore(g).update(async (data) => {
@@ -19,6 +20,7 @@ export function registerNetCreate(net: Parent, deps: CliDeps): void {
           ...(o.gateway === undefined ? {} : { gateway: o.gateway }),
           ...(o.bridgeIp === undefined ? {} : { bridgeIp: o.bridgeIp }),
         });
+        if (o.internet === false) n.internet = false;
         // Under --dry-run the store discards the write.
         return { data: { ...data, networks: [...data.networks, n] }, result: n };
       });
@@ -26,7 +28,7 @@ export function registerNetCreate(net: Parent, deps: CliDeps): void {
       else
         deps.stdout(
           `${g.dryRun ? "would create" : "created"} network ${created.name} ${created.subnet} ` +
-            `(gateway ${created.gateway}, bridge ${created.bridge} ${created.bridgeIp}, table ${created.table}); ` +
+            `(gateway ${created.gateway}, bridge ${created.bridge} ${created.bridgeIp}, table ${created.table}, internet ${created.internet === false ? "off" : "on"}); ` +
             "now run: vmctl host apply && vmctl router apply",
         );
     });

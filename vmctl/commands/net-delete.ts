@@ -19,6 +19,12 @@ export function registerNetDelete(net: Parent, deps: CliDeps): void {
             "IN_USE",
             `network ${name} is used by ${ports.length} VM port(s) (${ports.map((p) => p.ip).join(", ")}); detach them or use --force`,
           );
+        const rules = (data.firewall ?? []).filter((r) => r.from === name || r.to === name);
+        if (rules.length > 0)
+          throw new AppError(
+            "IN_USE",
+            `network ${name} is named by perimeter rule(s) ${rules.map((r) => `#${r.id}`).join(", ")}; delete them first (vmctl fw del ID)`,
+          );
         const next = {
           ...data,
           networks: data.networks.filter((n) => n.name !== name),

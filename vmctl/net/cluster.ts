@@ -47,12 +47,23 @@ export type WireguardKind = "kernel" | "userspace";
  */
 export type Routing = "static" | "bgp";
 
+/** A port VMs may reach on their own network's bridge address (cluster file `host-allow`). */
+export interface HostException {
+  proto: "tcp" | "udp";
+  /** First and last port (the same for one port). */
+  ports: [number, number];
+}
+
 export interface Cluster {
   routing: Routing;
   wireguard: WireguardKind;
   hosts: HostSpec[];
   /** One or more, in the order of the cluster file (`router:` is a list of one). */
   routers: RouterSpec[];
+  /** Exceptions to host protection; default none (closed). */
+  hostAllow: HostException[];
+  /** TTL of metadata token responses (issue 9: AWS's hop limit), default 1. */
+  tokenHopLimit: number;
 }
 
 /** The routers a host sends its VMs' traffic to and peers with: those of its own site. */
@@ -174,6 +185,26 @@ const routerSchema = z
     }),
   );
 
+/** `tcp:22` or `udp:5000-5010`. */
+export function parseHostException(text: string): HostException | undefined {
+  const m = /^(tcp|udp):(\d{1,5})(?:-(\d{1,5}))?$/.exec(text);
+  if (!m) return undefined;
+  const lo = Number(m[2]);
+  const hi = Number(m[3] ?? m[2]);
+  if (lo < 1 || hi > 65535 || lo > hi) return undefined;
+  return { proto: m[1] as "tcp" | "udp", ports: [lo, hi] };
+}
+
+const hostException = str().transform((v, ctx): HostException => {
+  const e = parseHostException(v);
+  if (!e)
+    ctx.addIssue({
+      code: "custom",
+      message: `"${v}" must be tcp:PORT or udp:PORT[-PORT] with ports 1-65535`,
+    });
+  return e ?? { proto: "tcp", ports: [1, 1] };
+});
+
 /** cluster.yaml, declared: keys, types and defaults in one place, unknown keys refused. */
 const clusterSchema = z
   .object(
@@ -196,6 +227,12 @@ const clusterSchema = z
         .array(routerSchema, { error: "expected a non-empty list" })
         .min(1, { error: "expected a non-empty list" })
         .optional(),
+      "host-allow": z.array(hostException, { error: "expected a list" }).default([]),
+      "token-hop-limit": z
+        .custom<number>((v) => typeof v === "number" && Number.isInteger(v) && v >= 1 && v <= 255, {
+          error: (iss) => `"${String(iss.input)}" must be a TTL from 1 to 255`,
+        })
+        .default(1),
     },
     { error: "expected a mapping with hosts and router (or routers)" },
   )
@@ -207,6 +244,8 @@ export function parseCluster(text: string, file: string): Cluster {
   if (!parsed.success)
     throw new ConfigError(`${file}: ${describeIssue(parsed.error.issues[0], { top: "(top)" })}`);
   const { routing, wireguard, hosts, router, routers: list } = parsed.data;
+  const hostAllow = parsed.data["host-allow"];
+  const tokenHopLimit = parsed.data["token-hop-limit"];
   const fail = (key: string, why: string): never => {
     throw new ConfigError(`${file}: ${key}: ${why}`);
   };
@@ -247,5 +286,5 @@ export function parseCluster(text: string, file: string): Cluster {
       tunnels.add(r.tunnelAddress ?? "");
     });
   }
-  return { routing, wireguard, hosts, routers };
+  return { routing, wireguard, hosts, routers, hostAllow, tokenHopLimit };
 }

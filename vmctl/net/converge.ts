@@ -14,6 +14,12 @@ import {
   routerDesired,
 } from "./fabric.js";
 import { hostSysctlKeys, planHost } from "./host-plan.js";
+import {
+  type HostProtectionDesired,
+  hostProtectionItems,
+  hostProtectionSteps,
+  readHostProtection,
+} from "./host-protection.js";
 import type { MachineState } from "./machine-state.js";
 import type { StoreData } from "./model.js";
 import type { Item, Plan, Step } from "./plan-items.js";
@@ -26,12 +32,18 @@ import {
 } from "./port-security.js";
 import { preflight } from "./preflight.js";
 import { readState } from "./read-state.js";
+import {
+  readRouterFirewall,
+  routerFirewallDesired,
+  routerFirewallItems,
+  routerFirewallSteps,
+} from "./router-firewall.js";
 import { planRouter, routerSysctlKeys } from "./router-plan.js";
 import { planTunnels, readWgDumps, routerTunnels, type Tunnel, WG_TOOLS } from "./tunnel-plan.js";
 import { routerKey } from "./wireguard-keys.js";
 
 export const HOST_TOOLS = ["ip", "sysctl", "arping", "nft", "bridge"];
-export const ROUTER_TOOLS = ["ip", "sysctl", "ipset", "iptables"];
+export const ROUTER_TOOLS = ["ip", "sysctl", "nft"];
 
 /** A machine with its desired-vs-current comparison, computed before anything is changed. */
 export interface MachinePlan extends Plan {
@@ -72,10 +84,16 @@ async function planForHost(
   await preflight(runner, host.name, bgp ? [...HOST_TOOLS, ...BIRD_TOOLS] : HOST_TOOLS);
   const d = hostDesired(ctx.cluster, data, host);
   const sec = securityDesired(d.networks, d.ports);
-  const [cur, table, links] = await Promise.all([
+  const guard: HostProtectionDesired = {
+    networks: d.networks,
+    exceptions: ctx.cluster.hostAllow,
+    tokenHopLimit: ctx.cluster.tokenHopLimit,
+  };
+  const [cur, table, links, guardTable] = await Promise.all([
     readState(runner, { sysctls: hostSysctlKeys(d), firewall: false }),
     readPortSecurityTable(runner),
     readPortLinks(runner),
+    readHostProtection(runner, guard),
   ]);
   // A host's BIRD exports nothing to its kernel, so a recovery start (-R) costs nothing there
   // and lets the router keep this host's routes while its BIRD restarts.
@@ -86,12 +104,22 @@ async function planForHost(
       })
     : undefined;
   const plan = planHost(d, cur);
-  // Port security after the fabric: bridges exist by then, and a failure rolls the rest back.
+  // Port security and host protection after the fabric: bridges exist by then, and a failure
+  // rolls the rest back.
   return withBird(
     host.name,
     runner,
-    [...plan.items, ...portSecurityItems(sec, table, d.ports)],
-    [...plan.steps, ...portSecuritySteps(sec, table), ...planPortLinks(sec.ports, links)],
+    [
+      ...plan.items,
+      ...portSecurityItems(sec, table, d.ports),
+      ...hostProtectionItems(guard, guardTable),
+    ],
+    [
+      ...plan.steps,
+      ...portSecuritySteps(sec, table),
+      ...planPortLinks(sec.ports, links),
+      ...hostProtectionSteps(guard, guardTable),
+    ],
     bird,
   );
 }
@@ -105,10 +133,12 @@ async function planForRouter(
   const bgp = ctx.cluster.routing === "bgp";
   await preflight(runner, r.name, bgp ? [...ROUTER_TOOLS, ...BIRD_TOOLS] : ROUTER_TOOLS);
   const d = routerDesired(ctx.cluster, data, r);
-  const cur: MachineState = await readState(runner, {
-    sysctls: routerSysctlKeys(d),
-    firewall: true,
-  });
+  const fw = routerFirewallDesired(r, data);
+  const [cur, fwTable]: [MachineState, Awaited<ReturnType<typeof readRouterFirewall>>] =
+    await Promise.all([
+      readState(runner, { sysctls: routerSysctlKeys(d), firewall: true }),
+      readRouterFirewall(runner, fw),
+    ]);
   const tunnels = bgp ? routerTunnels(ctx.cluster, r) : [];
   // Without tunnels (one site, or static): only the removal of ones vmctl made before.
   const tunnel =
@@ -130,11 +160,12 @@ async function planForRouter(
       })
     : undefined;
   const plan = planRouter(d, cur);
+  // The nft table first: during the migration from iptables NAT never lapses.
   return withBird(
     r.name,
     runner,
-    [...plan.items, ...(tunnel?.items ?? [])],
-    [...plan.steps, ...(tunnel?.steps ?? [])],
+    [...plan.items, ...routerFirewallItems(fw, fwTable), ...(tunnel?.items ?? [])],
+    [...routerFirewallSteps(fw, fwTable), ...plan.steps, ...(tunnel?.steps ?? [])],
     bird,
   );
 }

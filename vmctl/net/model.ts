@@ -11,6 +11,22 @@ export interface Network {
   rulePref: number;
   bridge: string;
   mac: string;
+  /** false: no internet egress (no NAT, denied at the router). Absent = true (the default). */
+  internet?: boolean;
+}
+
+/**
+ * One perimeter rule at the router, in order (the first match decides; the last rule is an
+ * implicit deny). Endpoints: a network name, a CIDR, or `ipg:NAME` once IP groups exist.
+ */
+export interface FwRule {
+  id: number;
+  action: "allow" | "deny";
+  from: string;
+  to: string;
+  proto: "tcp" | "udp" | "icmp" | "any";
+  /** First and last destination port (tcp/udp only). */
+  ports?: [number, number];
 }
 
 /** One VM interface: a tap (libvirt) or a veth (tests) on a host's bridge. */
@@ -61,6 +77,8 @@ export interface StoreData {
   ports: Port[];
   ipGroups: IpGroup[];
   securityGroups: SecurityGroup[];
+  /** Perimeter rules in order; absent in stores from before the perimeter firewall. */
+  firewall?: FwRule[];
 }
 
 export const EMPTY_STORE: StoreData = {

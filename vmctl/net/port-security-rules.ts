@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import * as nft from "./nft-table.js";
 
 /**
  * Port security: what a VM port may send into its bridge. One nftables table of vmctl's own,
@@ -69,17 +69,10 @@ export function portElements(p: SecuredPort): Record<SetName, string> {
 
 const ARP_ETHERNET_IPV4 = "arp htype 1 arp ptype ip arp hlen 6 arp plen 4";
 
-interface ChainSpec {
-  name: string;
-  /** Base chains only. */
-  hook?: string;
-  rules: string[];
-}
-
-export const CHAINS: ChainSpec[] = [
+export const CHAINS: nft.ChainSpec[] = [
   {
     name: "prerouting",
-    hook: "type filter hook prerouting priority -300; policy accept;",
+    hook: { type: "filter", hook: "prerouting", priority: -300 },
     // Only the ports vmctl plugged in: the bridge family hook sees every bridge on the host,
     // and this kernel has no `meta ibrname` (CONFIG_NFT_BRIDGE_META) to pick vmctl's bridges.
     rules: ["iifname @ports jump from_port"],
@@ -124,36 +117,20 @@ export const CHAINS: ChainSpec[] = [
   },
 ];
 
-/** Each rule carries a digest of its own text: how the reader recognises rules vmctl wrote. */
-export function ruleComment(chain: string, rule: string): string {
-  return `vmctl:${createHash("sha256").update(`${chain}\n${rule}`).digest("hex").slice(0, 12)}`;
-}
+export const PORTSEC_SPEC: nft.TableSpec = {
+  family: "bridge",
+  name: PORTSEC_TABLE,
+  sets: SETS,
+  counters: COUNTERS,
+  chains: CHAINS,
+};
 
-/**
- * The table's structure in a comparable form: sets with their key types, counters, chains with
- * their hooks, and each chain's rules in order (by digest). Elements are not part of it.
- */
+/** The table's structure in a comparable form (elements are not part of it). */
 export function wantedStructure(): string[] {
-  return [
-    ...Object.entries(SETS).map(([name, s]) => `set ${name} ${s.types.join(",")}`),
-    ...COUNTERS.map((c) => `counter ${c}`),
-    ...CHAINS.map((c) => `chain ${c.name}${c.hook ? " prerouting -300 accept" : ""}`),
-    ...CHAINS.flatMap((c) => c.rules.map((r) => `rule ${c.name} ${ruleComment(c.name, r)}`)),
-  ].sort();
+  return nft.wantedStructure(PORTSEC_SPEC);
 }
 
 /** The whole table, without elements, in `nft -f` syntax. */
 export function tableDefinition(): string {
-  const sets = Object.entries(SETS).map(
-    ([name, s]) => `\tset ${name} {\n\t\ttypeof ${s.typeof}\n\t}`,
-  );
-  const counters = COUNTERS.map((c) => `\tcounter ${c} {\n\t}`);
-  const chains = CHAINS.map((c) => {
-    const body = [
-      ...(c.hook ? [`\t\t${c.hook}`] : []),
-      ...c.rules.map((r) => `\t\t${r} comment "${ruleComment(c.name, r)}"`),
-    ];
-    return `\tchain ${c.name} {\n${body.join("\n")}\n\t}`;
-  });
-  return `table bridge ${PORTSEC_TABLE} {\n${[...sets, ...counters, ...chains].join("\n")}\n}\n`;
+  return nft.tableDefinition(PORTSEC_SPEC);
 }

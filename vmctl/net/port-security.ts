@@ -1,17 +1,15 @@
-import { AppError } from "../../lib/errors.js";
-import { type Command, cmd } from "../../lib/exec/command.js";
+import { cmd } from "../../lib/exec/command.js";
 import type { Runner } from "../../lib/exec/runner.js";
 import { applySteps } from "./apply.js";
 import type { Network, Port } from "./model.js";
+import * as nft from "./nft-table.js";
 import { type Item, ip, type Step } from "./plan-items.js";
 import {
-  PORTSEC_TABLE,
+  PORTSEC_SPEC,
   portElements,
-  SETS,
   type SecuredPort,
   type SetName,
   tableDefinition,
-  wantedStructure,
 } from "./port-security-rules.js";
 
 /**
@@ -24,8 +22,7 @@ export interface PortSecurityDesired {
 }
 
 /** The table as `nft -j list table bridge vmctl_portsec` shows it; undefined when absent. */
-export interface TableState {
-  structure: string[];
+export interface TableState extends nft.TableState {
   elements: Record<SetName, string[]>;
 }
 
@@ -48,50 +45,8 @@ export function securityDesired(
   };
 }
 
-type Json = Record<string, unknown>;
-
-/** Renders one listed element as nft input writes it (see portElements). */
-function renderElement(v: unknown): string {
-  const val = typeof v === "object" ? ((v as { elem?: { val?: unknown } }).elem?.val ?? v) : v;
-  const parts = typeof val === "object" ? ((val as { concat?: unknown[] }).concat ?? []) : [val];
-  return parts
-    .map((p, i) => {
-      if (typeof p === "number") return `0x${p.toString(16).padStart(12, "0")}`;
-      return i === 0 ? `"${String(p)}"` : String(p).toLowerCase();
-    })
-    .join(" . ");
-}
-
-/** Parses the JSON listing: structure in the form wantedStructure() gives, elements rendered. */
 export function parseTable(text: string): TableState {
-  const items = ((JSON.parse(text) as { nftables?: Json[] }).nftables ?? []).filter(
-    (x) => x.metainfo === undefined,
-  );
-  const elements = Object.fromEntries(Object.keys(SETS).map((k) => [k, []])) as unknown as Record<
-    SetName,
-    string[]
-  >;
-  const structure: string[] = [];
-  for (const item of items) {
-    const set = item.set as Json | undefined;
-    const chain = item.chain as Json | undefined;
-    const rule = item.rule as Json | undefined;
-    const counter = item.counter as Json | undefined;
-    if (set) {
-      const types = Array.isArray(set.type) ? set.type : [set.type];
-      structure.push(`set ${String(set.name)} ${types.join(",")}`);
-      const name = String(set.name) as SetName;
-      if (name in SETS && Array.isArray(set.elem)) elements[name] = set.elem.map(renderElement);
-    } else if (counter) structure.push(`counter ${String(counter.name)}`);
-    else if (chain) {
-      const hook = chain.hook
-        ? ` ${String(chain.hook)} ${String(chain.prio)} ${String(chain.policy)}`
-        : "";
-      structure.push(`chain ${String(chain.name)}${hook}`);
-    } else if (rule) structure.push(`rule ${String(rule.chain)} ${String(rule.comment ?? "-")}`);
-    else if (!item.table) structure.push(`other ${Object.keys(item).join(",")}`);
-  }
-  return { structure: structure.sort(), elements };
+  return nft.parseTable(text, PORTSEC_SPEC) as TableState;
 }
 
 function wantedElements(d: PortSecurityDesired): Record<SetName, string[]> {
@@ -106,49 +61,25 @@ function wantedElements(d: PortSecurityDesired): Record<SetName, string[]> {
 }
 
 function elementLine(verb: "add" | "delete", set: string, elems: string[]): string {
-  return `${verb} element bridge ${PORTSEC_TABLE} ${set} { ${elems.join(", ")} }`;
+  return nft.elementLine(PORTSEC_SPEC, verb, set, elems);
 }
 
 /**
- * plan(desired, current) as one `nft -f` input, or undefined when nothing differs. The same
- * structure: only the elements that differ. A different or damaged structure (a rule deleted,
- * a set changed, an older vmctl's rules): the table is replaced, elements included, in the same
- * transaction, so no packet ever sees a half-built table. No bridges: the table goes.
+ * plan(desired, current) as one `nft -f` input, or undefined when nothing differs (only the
+ * elements that differ, or the whole table replaced: nft-table.ts). No bridges: the table goes.
  */
 export function planPortSecurityNft(
   d: PortSecurityDesired,
   cur: TableState | undefined,
 ): string | undefined {
-  const drop = `delete table bridge ${PORTSEC_TABLE}`;
-  if (d.bridges.length === 0) return cur ? `${drop}\n` : undefined;
-  const want = wantedElements(d);
-  const same = cur && cur.structure.join("\n") === wantedStructure().join("\n");
-  const lines: string[] = [];
-  if (!same) {
-    // `table X` first makes the delete valid whether or not the table exists.
-    lines.push(`table bridge ${PORTSEC_TABLE}`, drop, tableDefinition().trimEnd());
-  }
-  for (const set of Object.keys(SETS) as SetName[]) {
-    const have = same ? new Set(cur.elements[set]) : new Set<string>();
-    const wanted = new Set(want[set]);
-    const extra = [...have].filter((e) => !wanted.has(e));
-    const missing = [...wanted].filter((e) => !have.has(e));
-    if (extra.length) lines.push(elementLine("delete", set, extra));
-    if (missing.length) lines.push(elementLine("add", set, missing));
-  }
-  return lines.length ? `${lines.join("\n")}\n` : undefined;
+  return nft.planTableNft(PORTSEC_SPEC, d.bridges.length ? wantedElements(d) : undefined, cur);
 }
 
-export function nftApply(input: string): Command {
-  return cmd("nft", ["-f", "-"], true, input);
-}
+export const nftApply = nft.nftApply;
 
 /** Reads the table; undefined when it does not exist. */
 export async function readPortSecurityTable(runner: Runner): Promise<TableState | undefined> {
-  const r = await runner.probe(cmd("nft", ["-j", "list", "table", "bridge", PORTSEC_TABLE]));
-  if (r.exitCode === 0) return parseTable(r.stdout);
-  if (/No such file or directory/.test(r.stderr)) return undefined;
-  throw new AppError("NFT", `nft -j list table bridge ${PORTSEC_TABLE} failed: ${r.stderr.trim()}`);
+  return (await nft.readTable(runner, PORTSEC_SPEC)) as TableState | undefined;
 }
 
 /** What `net show` lists: the table, and each port's elements, in place or not. */
@@ -158,10 +89,10 @@ export function portSecurityItems(
   ports: Port[],
 ): Item[] {
   if (d.bridges.length === 0) return [];
-  const intact = cur !== undefined && cur.structure.join("\n") === wantedStructure().join("\n");
+  const intact = nft.sameStructure(PORTSEC_SPEC, cur);
   const table: Item = {
     network: undefined,
-    what: `nft table bridge ${PORTSEC_TABLE} (port security rules)`,
+    what: `nft table bridge ${PORTSEC_SPEC.name} (port security rules)`,
     present: intact,
     command: nftApply(tableDefinition()),
   };
@@ -173,7 +104,7 @@ export function portSecurityItems(
       return {
         network: ports.find((x) => x.dev === p.dev)?.network,
         what: `port security ${p.dev}: only ${p.mac} and ${p.ip}`,
-        present: intact && names.every((n) => cur.elements[n].includes(e[n])),
+        present: intact && names.every((n) => cur?.elements[n]?.includes(e[n]) === true),
         command: nftApply(names.map((n) => elementLine("add", n, [e[n]])).join("\n")),
       };
     }),

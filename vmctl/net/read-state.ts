@@ -13,7 +13,7 @@ import {
 
 export interface ReadOptions {
   sysctls: string[];
-  /** The router also needs ipset and iptables state. */
+  /** The router: the iptables rule and ipset older vmctl versions made (to remove them). */
   firewall: boolean;
 }
 
@@ -27,9 +27,15 @@ export async function readState(runner: Runner, opts: ReadOptions): Promise<Mach
     out("ip", ["-N", "-json", "-4", "rule", "show"]),
     opts.sysctls.length > 0 ? out("sysctl", ["-e", ...opts.sysctls]) : Promise.resolve(""),
   ]);
-  const ipsets = opts.firewall ? parseIpsetSave(await out("ipset", ["save"])) : {};
+  // A router without ipset or iptables installed has nothing of theirs to migrate.
+  const legacy = async (file: string, args: string[]) =>
+    runner.probe(cmd(file, args)).then(
+      (r) => (r.exitCode === 0 ? r.stdout : ""),
+      () => "",
+    );
+  const ipsets = opts.firewall ? parseIpsetSave(await legacy("ipset", ["save"])) : {};
   const natRules = opts.firewall
-    ? parseIptablesS(await out("iptables", ["-w", "-t", "nat", "-S", "POSTROUTING"]))
+    ? parseIptablesS(await legacy("iptables", ["-w", "-t", "nat", "-S", "POSTROUTING"]))
     : [];
   return {
     links: parseLinks(links),

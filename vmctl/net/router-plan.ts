@@ -55,40 +55,8 @@ export function routerPortRoute(router: RouterSpec, port: RouterPort): RouteSpec
   };
 }
 
-/**
- * Masquerade VM traffic leaving by the uplink, but never VM→VM traffic (docs/fabric.md pitfall 1: without
- * `! --match-set ... dst` the peer sees the router's address).
- */
-export function natSpec(d: RouterDesired): string[] {
-  return [
-    "-o",
-    d.router.uplink,
-    "-m",
-    "set",
-    "--match-set",
-    IPSET,
-    "src",
-    "-m",
-    "set",
-    "!",
-    "--match-set",
-    IPSET,
-    "dst",
-    "-m",
-    "comment",
-    "--comment",
-    IPTABLES_COMMENT,
-    "-j",
-    "MASQUERADE",
-  ];
-}
-
 function iptables(...args: string[]): Command {
   return cmd("iptables", ["-w", "-t", "nat", ...args], true);
-}
-
-function ipset(...args: string[]): Command {
-  return cmd("ipset", args, true);
 }
 
 export function routerRouteSpecs(d: RouterDesired): RouteSpec[] {
@@ -106,8 +74,6 @@ export function routerRouteSpecs(d: RouterDesired): RouteSpec[] {
 function routerItems(d: RouterDesired, cur: MachineState): Item[] {
   if (d.networks.length === 0) return [];
   const lo = cur.links.find((l) => l.name === "lo");
-  const members = cur.ipsets[IPSET];
-  const nat = natSpec(d);
   const routes = routerRouteSpecs(d);
   const netOf = (dst: string) =>
     d.networks.find((n) => n.subnet === dst)?.name ??
@@ -119,29 +85,6 @@ function routerItems(d: RouterDesired, cur: MachineState): Item[] {
       what: "loopback up",
       present: lo?.up ?? false,
       command: ip("link", "set", "dev", "lo", "up"),
-    },
-    {
-      network: undefined,
-      what: `ipset ${IPSET}`,
-      present: members !== undefined,
-      command: ipset("create", IPSET, "hash:net", "-exist"),
-      undo: ipset("destroy", IPSET),
-    },
-    ...d.networks.map(
-      (n): Item => ({
-        network: n.name,
-        what: `ipset ${IPSET} member ${n.subnet}`,
-        present: members?.includes(n.subnet) ?? false,
-        command: ipset("add", IPSET, n.subnet, "-exist"),
-        undo: ipset("del", IPSET, n.subnet, "-exist"),
-      }),
-    ),
-    {
-      network: undefined,
-      what: `iptables -t nat ${["-A", "POSTROUTING", ...nat].join(" ")}`,
-      present: cur.natRules.includes(["-A", "POSTROUTING", ...nat].join(" ")),
-      command: iptables("-A", "POSTROUTING", ...nat),
-      undo: iptables("-D", "POSTROUTING", ...nat),
     },
     ...d.networks.map(
       (n): Item => ({
@@ -156,23 +99,16 @@ function routerItems(d: RouterDesired, cur: MachineState): Item[] {
   ];
 }
 
+/**
+ * What vmctl made on the router that the store no longer wants. Older vmctl versions masqueraded
+ * with iptables and an ipset (NAT is nftables now: router-firewall.ts): their rule and set go
+ * on every apply (the migration), the rule before the set it references.
+ */
 function routerRemovals(d: RouterDesired, cur: MachineState): Command[] {
-  const wantedNat = ["-A", "POSTROUTING", ...natSpec(d)].join(" ");
   const natRules = cur.natRules
-    .filter(
-      (l) =>
-        l.includes(`--comment ${IPTABLES_COMMENT} `) &&
-        (d.networks.length === 0 || l !== wantedNat),
-    )
+    .filter((l) => l.includes(`--comment ${IPTABLES_COMMENT} `))
     .map((l) => iptables("-D", ...l.split(" ").slice(1)));
-  const members = cur.ipsets[IPSET];
-  const memberDels =
-    members && d.networks.length > 0
-      ? members
-          .filter((m) => !d.networks.some((n) => n.subnet === m))
-          .map((m) => ipset("del", IPSET, m, "-exist"))
-      : [];
-  const setDestroy = members && d.networks.length === 0 ? [ipset("destroy", IPSET)] : [];
+  const setDestroy = cur.ipsets[IPSET] ? [cmd("ipset", ["destroy", IPSET], true)] : [];
   const addrs = cur.addrs
     .filter(
       (a) =>
@@ -182,7 +118,7 @@ function routerRemovals(d: RouterDesired, cur: MachineState): Command[] {
     )
     .map((a) => ip("addr", "del", a.cidr, "dev", "lo"));
   const routes = staleRoutes(cur, routerRouteSpecs(d));
-  return [...routes, ...addrs, ...natRules, ...memberDels, ...setDestroy];
+  return [...routes, ...addrs, ...natRules, ...setDestroy];
 }
 
 export function planRouter(d: RouterDesired, cur: MachineState): Plan {

@@ -1,0 +1,95 @@
+import { AppError } from "../../lib/errors.js";
+import { formatCidr, parseCidr } from "./ipv4.js";
+import type { FwRule, StoreData } from "./model.js";
+
+/**
+ * Perimeter rules between networks (and CIDRs), enforced at the router: their validation, their
+ * nft text, their one-line description. The rules live in the store in order.
+ */
+export type FwRequest = Omit<FwRule, "id">;
+
+function invalid(message: string): AppError {
+  return new AppError("INVALID", message);
+}
+
+/** An endpoint as a CIDR: a network's subnet, or a CIDR as given (host bits refused). */
+export function endpointCidr(data: StoreData, text: string): string {
+  const net = data.networks.find((n) => n.name === text);
+  if (net) return net.subnet;
+  if (text.startsWith("ipg:"))
+    throw invalid(
+      `${text}: IP groups are not supported in perimeter rules yet; give a network or a CIDR`,
+    );
+  const c = parseCidr(text.includes("/") ? text : `${text}/32`);
+  if (!c) {
+    const loose = parseCidr(text, false);
+    throw invalid(
+      loose
+        ? `${text} has host bits set; did you mean ${formatCidr(loose)}?`
+        : `${text} is neither a network (see: vmctl net list) nor an IPv4 CIDR`,
+    );
+  }
+  return formatCidr(c);
+}
+
+/** `5432` or `5000-5010`. */
+export function parsePorts(text: string): [number, number] {
+  const m = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(text);
+  const lo = Number(m?.[1]);
+  const hi = Number(m?.[2] ?? m?.[1]);
+  if (!m || lo < 1 || hi > 65535 || lo > hi)
+    throw invalid(`--port ${text}: a port 1-65535 or a range N-M with N <= M`);
+  return [lo, hi];
+}
+
+const sameMatch = (a: FwRequest, b: FwRequest) =>
+  a.from === b.from &&
+  a.to === b.to &&
+  a.proto === b.proto &&
+  a.ports?.[0] === b.ports?.[0] &&
+  a.ports?.[1] === b.ports?.[1];
+
+/** Checks a new rule against the store: endpoints exist, no repeat, no contradiction. */
+export function checkFwRule(data: StoreData, r: FwRequest): void {
+  const from = endpointCidr(data, r.from);
+  const to = endpointCidr(data, r.to);
+  if (r.ports && (r.proto === "icmp" || r.proto === "any"))
+    throw invalid(`--port needs --proto tcp or udp (not ${r.proto})`);
+  if (from === to)
+    throw invalid(
+      `${r.from} to ${r.to}: traffic inside one network is always allowed; give two different endpoints`,
+    );
+  for (const o of data.firewall ?? []) {
+    if (!sameMatch(o, r)) continue;
+    throw new AppError(
+      o.action === r.action ? "EXISTS" : "CONFLICT",
+      o.action === r.action
+        ? `rule #${o.id} already says this (${describeFwRule(o)})`
+        : `rule #${o.id} says the opposite (${describeFwRule(o)}); delete it first (vmctl fw del ${o.id})`,
+    );
+  }
+}
+
+export function describeFwRule(r: FwRule): string {
+  const ports = r.ports
+    ? ` port ${r.ports[0] === r.ports[1] ? r.ports[0] : r.ports.join("-")}`
+    : "";
+  return `${r.action} ${r.from} -> ${r.to} ${r.proto}${ports}`;
+}
+
+/** The rule in the router's `from_vm` chain. */
+export function fwRuleNft(data: StoreData, r: FwRule): string {
+  const match = [`ip saddr ${endpointCidr(data, r.from)}`, `ip daddr ${endpointCidr(data, r.to)}`];
+  if (r.proto !== "any") match.push(`meta l4proto ${r.proto}`);
+  if (r.ports) {
+    const p = r.ports[0] === r.ports[1] ? `${r.ports[0]}` : `${r.ports[0]}-${r.ports[1]}`;
+    match.push(`${r.proto} dport ${p}`);
+  }
+  const verdict = r.action === "allow" ? "accept" : 'counter name "perimeter_denied" drop';
+  return `${match.join(" ")} ${verdict}`;
+}
+
+/** Networks a rule names (a network in use by a rule cannot be deleted). */
+export function fwRuleNetworks(r: FwRule): string[] {
+  return [r.from, r.to];
+}
