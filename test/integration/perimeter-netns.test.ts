@@ -350,10 +350,11 @@ describe("host and router protection, perimeter firewall", () => {
     ]);
     expect((await tcpConnect(from("a"), "10.10.10.2", 2222)).ok).toBe(true);
     expect(await ok(["net", "show", "net2"])).toContain("[ ] net2 isolated");
+    // Each changed machine prints its commands, then its summary.
     expect(await ok(["host", "apply"])).toMatch(
-      /^host1: 1 command\(s\) applied\nhost2: up to date/,
+      /^host1: nft -f -\nhost1: 1 command\(s\) applied\nhost2: up to date\n$/,
     );
-    expect(await ok(["router", "apply"])).toBe("router: 1 command(s) applied\n");
+    expect(await ok(["router", "apply"])).toBe("router: nft -f -\nrouter: 1 command(s) applied\n");
     expect((await tcpConnect(from("a"), "10.10.10.2", 2222)).ok).toBe(false);
     expect((await tcpConnect(from("c"), VM.a.ip, 2222)).ok).toBe(false);
     expect(foreign()).toEqual(foreignBefore);
