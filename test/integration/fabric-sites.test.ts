@@ -170,6 +170,9 @@ describe("vmctl with two routers and two sites joined by WireGuard (BIRD, namesp
 
   it("hosts reach remote VMs of their networks, in their site and across, and VMs reach hosts", async () => {
     await reachable(lab.ns("host1"), "10.10.10.21");
+    // VM to a host's LAN address is closed by default (docs/perimeter.md): a rule opens it.
+    await ok(["fw", "allow", "net1", "198.18.0.11", "--proto", "any"]);
+    await ok(["router", "apply"]);
     await reachable(vm("v3"), "198.18.0.11");
     expect(await udpSourceSeen(lab.ns("host1"), "198.18.0.11", vm("v3"), "198.18.0.11")).toBe(
       "10.10.10.21",

@@ -62,7 +62,7 @@ const data: StoreData = {
   ],
 };
 const router = { ...testRouter(), uplink: "up0" };
-const routerD = routerFirewallDesired(router, data);
+const routerD = routerFirewallDesired(router, ["198.18.0.11"], data);
 const routerListed = parseTable(fixture("nft-list-router.json"), routerSpec(routerD));
 
 describe("host protection planner", () => {
@@ -128,13 +128,14 @@ describe("router firewall planner", () => {
     expect(routerListed.elements).toEqual({
       nets: ["10.10.10.0/24", "10.20.20.0/24"],
       internet: ["10.10.10.0/24"],
+      hosts: ["198.18.0.11"],
     });
     expect(planRouterFirewallNft(routerD, routerListed)).toBeUndefined();
     expect(routerFirewallItems(routerD, routerListed).every((i) => i.present)).toBe(true);
   });
 
   it("switches a network's internet egress as an element update", () => {
-    const on = routerFirewallDesired(router, {
+    const on = routerFirewallDesired(router, ["198.18.0.11"], {
       ...data,
       networks: [net1, { ...net2, internet: true }],
     });
@@ -156,10 +157,12 @@ describe("router firewall planner", () => {
       "ip saddr 10.20.20.0/24 ip daddr 10.20.20.0/24 accept",
       "ip saddr 10.10.10.0/24 ip daddr 10.20.20.0/24 meta l4proto tcp tcp dport 5432 accept",
       'ip saddr 10.20.20.0/24 ip daddr 192.0.2.0/24 counter name "perimeter_denied" drop',
+      "ip daddr @hosts icmp type { echo-reply, destination-unreachable, time-exceeded } accept",
+      "ip daddr @hosts tcp flags & (syn | ack) != syn accept",
       'oifname "up0" ip saddr @internet accept',
       'counter name "perimeter_denied" drop',
     ]);
-    const moved = routerFirewallDesired(router, {
+    const moved = routerFirewallDesired(router, ["198.18.0.11"], {
       ...data,
       firewall: [...(data.firewall ?? [])].reverse(),
     });

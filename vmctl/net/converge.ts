@@ -133,7 +133,11 @@ async function planForRouter(
   const bgp = ctx.cluster.routing === "bgp";
   await preflight(runner, r.name, bgp ? [...ROUTER_TOOLS, ...BIRD_TOOLS] : ROUTER_TOOLS);
   const d = routerDesired(ctx.cluster, data, r);
-  const fw = routerFirewallDesired(r, data);
+  const fw = routerFirewallDesired(
+    r,
+    ctx.cluster.hosts.map((h) => h.address),
+    data,
+  );
   const [cur, fwTable]: [MachineState, Awaited<ReturnType<typeof readRouterFirewall>>] =
     await Promise.all([
       readState(runner, { sysctls: routerSysctlKeys(d), firewall: true }),

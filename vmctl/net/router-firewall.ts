@@ -28,14 +28,21 @@ export const ROUTER_COUNTERS = ["router_denied", "perimeter_denied", "inbound_de
 
 export interface RouterFirewallDesired {
   router: RouterSpec;
+  /** The hosts' LAN addresses (replies to what they send to VMs; see routerSpec). */
+  hosts: string[];
   networks: Network[];
   /** Each rule with its nft text (resolved against the store). */
   rules: { rule: FwRule; nft: string }[];
 }
 
-export function routerFirewallDesired(router: RouterSpec, data: StoreData): RouterFirewallDesired {
+export function routerFirewallDesired(
+  router: RouterSpec,
+  hosts: string[],
+  data: StoreData,
+): RouterFirewallDesired {
   return {
     router,
+    hosts,
     networks: data.networks,
     rules: (data.firewall ?? []).map((rule) => ({ rule, nft: fwRuleNft(data, rule) })),
   };
@@ -44,6 +51,7 @@ export function routerFirewallDesired(router: RouterSpec, data: StoreData): Rout
 const SETS = {
   nets: { typeof: "ip saddr", types: ["ipv4_addr"], interval: true },
   internet: { typeof: "ip saddr", types: ["ipv4_addr"], interval: true },
+  hosts: { typeof: "ip daddr", types: ["ipv4_addr"] },
 } as const;
 
 const hasInternet = (n: Network) => n.internet !== false;
@@ -85,6 +93,11 @@ export function routerSpec(d: RouterFirewallDesired): nft.TableSpec {
         rules: [
           ...d.networks.map((n) => `ip saddr ${n.subnet} ip daddr ${n.subnet} accept`),
           ...d.rules.map((r) => r.nft),
+          // Replies to connections a host opened to a VM, when they come back through another
+          // router of the site than the request took (ECMP: this router's conntrack never saw
+          // the request). Only what cannot open a connection: ICMP answers, TCP without a bare SYN.
+          "ip daddr @hosts icmp type { echo-reply, destination-unreachable, time-exceeded } accept",
+          "ip daddr @hosts tcp flags & (syn | ack) != syn accept",
           `oifname ${up} ip saddr @internet accept`,
           'counter name "perimeter_denied" drop',
         ],
@@ -103,6 +116,7 @@ function wantedElements(d: RouterFirewallDesired): Record<string, string[]> | un
   return {
     nets: d.networks.map((n) => n.subnet),
     internet: d.networks.filter(hasInternet).map((n) => n.subnet),
+    hosts: d.hosts,
   };
 }
 
