@@ -97,6 +97,8 @@ describe("vmctl routes", () => {
         testRouter({ name: "r1", tunnelAddress: "10.255.0.1" }),
         testRouter({ name: "r3", address: "198.18.1.1", site: "b", tunnelAddress: "10.255.0.3" }),
       ],
+      hostAllow: [],
+      tokenHopLimit: 1,
     };
     const proto = (name: string) => ({ name, proto: "BGP", state: "up", info: "Established" });
     const r = routesReport(

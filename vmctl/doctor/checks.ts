@@ -54,13 +54,6 @@ export const KERNEL_FEATURES: KernelFeature[] = [
     why: "masquerading VM traffic to the uplink",
   },
   {
-    module: "ip_set",
-    config: "IP_SET",
-    roles: ["router"],
-    missing: "error",
-    why: "ipset vmctl-nets",
-  },
-  {
     module: "vhost_net",
     config: "VHOST_NET",
     roles: ["host"],
@@ -203,22 +196,6 @@ export const TOOLS: Tool[] = [
     roles: ["host"],
     missing: "error",
     why: "gratuitous ARP when a VM leaves",
-  },
-  {
-    name: "ipset",
-    args: ["version"],
-    pkg: "ipset",
-    roles: ["router"],
-    missing: "error",
-    why: "NAT's set of subnets",
-  },
-  {
-    name: "iptables",
-    args: ["-V"],
-    pkg: "iptables",
-    roles: ["router"],
-    missing: "error",
-    why: "NAT",
   },
   {
     name: "dnsmasq",
