@@ -328,16 +328,18 @@ describe("vmctl on real libvirt", () => {
 
     // FDB poisoning: frames with web1's source MAC (and 2,000 random MACs) while host1 pings web1
     // and web2 listens, promiscuous, for anything addressed to web1's MAC.
-    // web2's own pings are the control: its sniffer does see what the bridge sends it.
-    const ping = inNsAsync(H1, "ping", ["-c", "10", "-i", "0.3", "-W", "3", web1.ip]);
-    const control = inNsAsync(H1, "ping", ["-c", "5", "-i", "0.5", "-W", "3", web2.ip]);
+    // The pings last 10 s, longer than the ssh login plus the sniffers' 6 s; web2's own pings
+    // are the control: its sniffer sees what the bridge sends it, while the attack runs.
+    const pings = (ip: string) => inNsAsync(H1, "ping", ["-c", "40", "-i", "0.25", "-W", "3", ip]);
+    const ping = pings(web1.ip);
+    const control = pings(web2.ip);
     const attack = await sshIn(
       "web2",
       [
         `sudo -n sh -c 'IF=${nic}; ip link set $IF promisc on;`,
-        `python3 /tmp/frames.py sniff $IF 5 dst=${web1.mac} > /tmp/sniff.out &`,
-        `python3 /tmp/frames.py sniff $IF 5 dst=${web2.mac} > /tmp/control.out &`,
-        `sleep 0.5; python3 /tmp/frames.py send $IF udp src=${web1.mac} ip=${web1.ip} to=10.10.10.1 count=300 gap=0.01 >/dev/null;`,
+        `python3 /tmp/frames.py sniff $IF 6 dst=${web1.mac} > /tmp/sniff.out &`,
+        `python3 /tmp/frames.py sniff $IF 6 dst=${web2.mac} > /tmp/control.out &`,
+        `sleep 1.5; python3 /tmp/frames.py send $IF udp src=${web1.mac} ip=${web1.ip} to=10.10.10.1 count=300 gap=0.01 >/dev/null;`,
         `python3 /tmp/frames.py send $IF udp src=random ip=${web2.ip} to=10.10.10.1 count=2000 >/dev/null;`,
         "wait; ip link set $IF promisc off; cat /tmp/sniff.out /tmp/control.out'",
       ].join(" "),
@@ -345,9 +347,11 @@ describe("vmctl on real libvirt", () => {
     // Each sniffer prints "ready", then how many frames it saw: for web1's MAC, for web2's own.
     const [ready1, forWeb1, ready2, forWeb2] = attack.stdout.trim().split("\n");
     expect([ready1, forWeb1, ready2]).toEqual(["ready", "0", "ready"]);
-    expect(Number(forWeb2)).toBeGreaterThanOrEqual(5);
-    expect(await ping).toMatch(/ 10 received/);
-    expect(await control).toMatch(/ 5 received/);
+    expect(Number(forWeb2)).toBeGreaterThan(0);
+    // web1 answered (before port security: 0 or 1 of 10, docs/port-security.md).
+    const received = (out: string) => Number(/ (\d+) received/.exec(out)?.[1] ?? 0);
+    expect(received(await ping)).toBeGreaterThanOrEqual(36);
+    expect(received(await control)).toBeGreaterThanOrEqual(36);
     const mine = (entries: FdbEntry[], dev: string) => entries.filter((e) => e.ifname === dev);
     const web1Tap = tapName(web1.uuid);
     const web2Tap = tapName(web2.uuid);
