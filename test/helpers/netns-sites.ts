@@ -22,6 +22,8 @@ import type { CliResult } from "./netns-fabric.js";
  *             their up0. It is the underlay between the sites too; it has no route to any VM.
  *   <id>-vN : VMs, eth0 on a veth whose other end (vmN) is in a host namespace
  * Nothing is added to the root namespace; no namespace has a link to a real network.
+ * wireguard-go keeps its sockets in /var/run/wireguard, shared by all namespaces, and the tunnel
+ * names derive from the router names: two labs with tunnels must not run at the same time.
  */
 export type Machine = "host1" | "host2" | "host3" | "r1" | "r2" | "r3";
 export const MACHINES: Machine[] = ["host1", "host2", "host3", "r1", "r2", "r3"];

@@ -3,8 +3,8 @@ import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ip, run } from "../helpers/md-netns.js";
-import { ping, udpSourceSeen } from "../helpers/netns-probes.js";
-import { type Machine, SitesLab, vmctlSites } from "../helpers/netns-sites.js";
+import { outRedirects, ping, udpSourceSeen } from "../helpers/netns-probes.js";
+import { MACHINES, type Machine, SitesLab, vmctlSites } from "../helpers/netns-sites.js";
 import { waitUntil } from "../helpers/wait.js";
 
 // Issue 11: two routers in site main, one in site b, the sites joined by WireGuard
@@ -25,6 +25,7 @@ const MAC: Record<string, string> = {
   v4: "52:54:00:00:02:04",
 };
 const ROUTERS = ["r1", "r2", "r3"] as const;
+const redirectsBefore = new Map<Machine, number>();
 
 const sock = (m: Machine) => join(lab.machineDir(m), "bird", "bird.ctl");
 function birdc(m: Machine, ...args: string[]): string {
@@ -89,6 +90,7 @@ const hostTable = (m: Machine) => ip(lab.ns(m), "route", "show", "table", "101",
 describe("vmctl with two routers and two sites joined by WireGuard (BIRD, namespaces)", () => {
   beforeAll(async () => {
     lab.create();
+    for (const m of MACHINES) redirectsBefore.set(m, outRedirects(lab.ns(m)));
     await ok(["net", "create", "net1", "--subnet", "10.10.10.0/24"]);
   }, 60_000);
 
@@ -302,5 +304,9 @@ protocol static rogue {
   it("--dry-run of router apply changes nothing and says so", async () => {
     const out = await ok(["--dry-run", "router", "apply"]);
     expect(out).toBe("r1: up to date\nr2: up to date\nr3: up to date\n");
+  });
+
+  it("no host or router sent an ICMP redirect through all of it", () => {
+    for (const m of MACHINES) expect(outRedirects(lab.ns(m)), m).toBe(redirectsBefore.get(m));
   });
 });

@@ -127,6 +127,8 @@ protocol bfd {
     interval 200 ms;
     multiplier 5;
   };
+  neighbor 198.18.0.11;
+  neighbor 198.18.0.12;
 }
 
 define VMCTL_VMS = [ 10.10.10.0/24{32,32} ];
@@ -162,7 +164,6 @@ protocol bgp host_198_18_0_11 {
   error wait time 1, 30;
   graceful restart on;
   graceful restart time 30;
-  bfd graceful;
   rr client;
   ipv4 {
     import where net ~ VMCTL_VMS && bgp_next_hop = 198.18.0.11;
@@ -183,7 +184,6 @@ protocol bgp host_198_18_0_12 {
   error wait time 1, 30;
   graceful restart on;
   graceful restart time 30;
-  bfd graceful;
   ipv4 {
     import where net ~ VMCTL_VMS && bgp_next_hop = 198.18.0.12;
     export where proto = "vmctl_uplink";

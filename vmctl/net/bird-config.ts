@@ -72,23 +72,31 @@ const TIMERS = [
 const GRACEFUL = ["graceful restart on;", "graceful restart time 30;"];
 
 /**
- * BFD: 200 ms × 5, a lost peer in about 1 s. Faster timers flapped on 2 busy shared cores;
- * this is what ends a router's share of the hosts' ECMP routes when its link is cut.
+ * BFD: 200 ms × 5, a lost peer in about 1 s (chosen, not tuned: shorter risks false alarms on busy
+ * shared cores); it is what ends a router's share of the hosts' ECMP routes when its link is cut.
  */
-const BFD = [
-  "protocol bfd {",
-  '  interface "*" {',
-  "    interval 200 ms;",
-  "    multiplier 5;",
-  "  };",
-  "}",
-  "",
-];
+function bfd(neighbors: string[]): string[] {
+  return [
+    "protocol bfd {",
+    '  interface "*" {',
+    "    interval 200 ms;",
+    "    multiplier 5;",
+    "  };",
+    ...neighbors.map((n) => `  neighbor ${n};`),
+    "}",
+    "",
+  ];
+}
 
 /** A burst of 10,000 route changes overflows the default netlink buffer (docs/fabric.md). */
 const NETLINK_RX_BUFFER = 8 * 1024 * 1024;
 
-function header(m: BirdMachine, role: string, global: string[] = []): string[] {
+function header(
+  m: BirdMachine,
+  role: string,
+  global: string[] = [],
+  bfdNeighbors: string[] = [],
+): string[] {
   return [
     `# Written by vmctl ${role} apply (routing: bgp); changes here are overwritten.`,
     `log "${m.paths.log}" 1048576 "${m.paths.log}.old" all;`,
@@ -97,7 +105,7 @@ function header(m: BirdMachine, role: string, global: string[] = []): string[] {
     "",
     "protocol device {}",
     "",
-    ...BFD,
+    ...bfd(bfdNeighbors),
   ];
 }
 
@@ -220,7 +228,16 @@ export function renderRouterBird(
   opts: RouterOptions = { sites: [] },
 ): string {
   const nets = netPrefixes(router.networks);
-  const lines = header(router, "router", ["graceful restart wait 20;"]);
+  // The router answers its hosts' BFD without acting on it (a `neighbor` session, not one
+  // of its BGP sessions): a host's graceful restart stops its BFD too, and a BFD down arriving
+  // after the restarted host's new session is up made the router drop that session and
+  // withdraw the host's routes (seen under load). Hosts need no fast detection by the router.
+  const lines = header(
+    router,
+    "router",
+    ["graceful restart wait 20;"],
+    hosts.map((h) => h.address),
+  );
   lines.push(...defines(router.networks));
   lines.push(
     "protocol static vmctl_uplink {",
@@ -242,9 +259,8 @@ export function renderRouterBird(
     "}",
     "",
   );
-  // A host's BIRD restarting (graceful) also stops its BFD: `bfd graceful` keeps its routes
-  // then. (BIRD's `graceful restart aware` would not: it only keeps routes when it is `on`.)
-  const toHost = [...GRACEFUL, "bfd graceful;"];
+  // (BIRD's `graceful restart aware` would not keep a restarting host's routes: only `on` does.)
+  const toHost = GRACEFUL;
   for (const h of hosts)
     lines.push(
       ...session(
