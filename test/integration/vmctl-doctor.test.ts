@@ -98,9 +98,7 @@ describe("vmctl doctor on a fabric in network namespaces", () => {
       "mdserver br-net1: 169.254.169.254:80 answers (HTTP 404 from 10.10.10.2)",
     );
     expect(h1).toContainEqual("bgp: host1: BGP router (198.18.0.1) Established");
-    expect(of(report, "router", "ok")).toContainEqual(
-      expect.stringMatching(/^tool ipset: version/),
-    );
+    expect(of(report, "router", "ok")).toContainEqual(expect.stringMatching(/^tool nft: version /));
     // Namespaces inherit bridge-nf-call-iptables=1 where br_netfilter is in the kernel.
     const warns = of(report, "host1", "warn").join("\n");
     if (warns.includes("br_netfilter"))

@@ -41,7 +41,7 @@ describe("vmctl doctor's checks", () => {
     expect(toolFinding(tool("nft"), gone)).toEqual({
       check: "tool nft",
       level: "error",
-      message: "not found (port security)",
+      message: "not found (vmctl's firewall tables)",
       fix: "apt install nftables",
     });
     expect(toolFinding(tool("curl"), { exitCode: 127, stdout: "", stderr: "" }).level).toBe("warn");

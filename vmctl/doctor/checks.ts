@@ -177,9 +177,9 @@ export const TOOLS: Tool[] = [
     name: "nft",
     args: ["--version"],
     pkg: "nftables",
-    roles: ["host"],
+    roles: ["host", "router"],
     missing: "error",
-    why: "port security",
+    why: "vmctl's firewall tables",
   },
   {
     name: "sysctl",
