@@ -15,6 +15,7 @@ import { registerNetUpdate } from "./commands/net-update.js";
 import { registerPort } from "./commands/port.js";
 import { registerRouterApply } from "./commands/router-apply.js";
 import { registerRoutes } from "./commands/routes.js";
+import { registerSg } from "./commands/sg.js";
 import { registerTopology } from "./commands/topology.js";
 import { registerVmAccess } from "./commands/vm-access.js";
 import { registerVmCreate } from "./commands/vm-create.js";
@@ -45,6 +46,7 @@ export function buildProgram(deps: CliDeps): Program {
   registerIpg(program, deps);
   registerTopology(program, deps);
   registerDoctor(program, deps);
+  registerSg(program, deps);
   registerImage(program, deps);
   registerVmCreate(program, deps);
   registerVmList(program, deps);

@@ -127,3 +127,14 @@ export function ping(ns: string, addr: string, extra: string[] = []): { ok: bool
     return { ok: false, out: `${e.stdout ?? ""}${e.stderr ?? ""}` };
   }
 }
+
+/**
+ * A namespace's nftables configuration without its traffic state: counter values (`-s`) and
+ * the elements of dynamic sets (security groups' flow tracking, refreshed by every packet).
+ */
+export function nftConfig(ns: string): string {
+  return inNs(ns, "nft", ["-s", "list", "ruleset"]).replace(
+    /(flags dynamic[^\n]*\n(?:\t\t[^\n]*\n)*?)\t\telements = \{[^}]*\}\n/g,
+    "$1",
+  );
+}

@@ -1,9 +1,9 @@
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { inNs, run } from "../helpers/md-netns.js";
+import { run } from "../helpers/md-netns.js";
 import { FabricLab } from "../helpers/netns-fabric.js";
-import { ping, snapshot } from "../helpers/netns-probes.js";
+import { nftConfig, ping, snapshot } from "../helpers/netns-probes.js";
 import { SshLab } from "../helpers/ssh-lab.js";
 
 /**
@@ -13,8 +13,7 @@ import { SshLab } from "../helpers/ssh-lab.js";
 const lab = new FabricLab();
 const ssh = new SshLab(lab);
 const machines = () => [lab.hosts.host1, lab.hosts.host2, lab.router];
-const state = () =>
-  machines().map((ns) => ({ ...snapshot(ns), nft: inNs(ns, "nft", ["list", "ruleset"]) }));
+const state = () => machines().map((ns) => ({ ...snapshot(ns), nft: nftConfig(ns) }));
 let fresh = 0;
 /** A control dir no master lives in yet (so what is measured is a cold start). */
 const freshControlDir = () => join(ssh.dir, `ctl-${++fresh}`);

@@ -45,11 +45,12 @@ describe("--dry-run and --json declarations", () => {
   });
 });
 
-/** The objects the read commands below are given: a network, an IP group (and VM) web1. */
+/** The objects the read commands below are given: a network, an IP group, a security group (and VM) web1. */
 const FIXTURE = [
   ["net", "create", "net1", "--subnet", "10.10.10.0/24"],
   ["net", "create", "web1", "--subnet", "10.20.0.0/24"],
   ["ipg", "create", "web1", "198.51.100.0/24"],
+  ["sg", "create", "web1"],
 ];
 
 /** Read commands whose output is not data (a shell script): --json is refused there. */

@@ -204,7 +204,7 @@ describe("vmctl CLI (fake machines)", () => {
         "52:54:00:00:01:01",
       ),
     ).toBe(0);
-    const [nft, ...rest] = t.mutations("netns:h2");
+    const [nft, sg, ...rest] = t.mutations("netns:h2");
     // Port security first, in one transaction: the table (fresh machine) and the port's elements.
     expect(nft).toMatch(
       /^nft -f - <<table bridge vmctl_portsec\ndelete table bridge vmctl_portsec\n/,
@@ -212,6 +212,9 @@ describe("vmctl CLI (fake machines)", () => {
     expect(nft).toContain(
       'add element bridge vmctl_portsec port_arp { "vm1" . 52:54:00:00:01:01 . 10.10.10.11 }\n',
     );
+    // Then its security groups (the network's default group), also before the port is up.
+    expect(sg).toMatch(/^nft -f - <<table bridge vmctl_sg\n/);
+    expect(sg).toContain('add element bridge vmctl_sg p_default-net1 { "vm1" }\n');
     expect(rest).toEqual([
       "ip -batch - <<route replace 10.10.10.11 dev br-net1 table 101 proto 77 scope link\n" +
         "link set dev vm1 master br-net1\n" +
@@ -278,14 +281,16 @@ describe("vmctl CLI (fake machines)", () => {
     const attach = ["port", "attach", "net1", "--host", "host1", "--ip", "10.10.10.11"];
     expect(await t.vmctl(...attach, "--dev", "vm1", "--mac", "52:54:00:00:01:01")).toBe(1);
     expect(t.err[0]).toMatch(/^vmctl: router: ip route replace 10\.10\.10\.11 .*unreachable$/);
-    const undone = t.mutations("netns:h1").slice(-3);
+    const undone = t.mutations("netns:h1").slice(-4);
     expect(undone.slice(0, 2)).toEqual([
       "ip link set dev vm1 nomaster",
       "ip route del 10.10.10.11 dev br-net1 table 101 proto 77 scope link",
     ]);
-    // Port security back to the store's ports: the port's elements go again.
-    expect(undone[2]).toMatch(/^nft -f - <<table bridge vmctl_portsec\n/);
+    // Security groups and port security back to the store's ports: the port's elements go again.
+    expect(undone[2]).toMatch(/^nft -f - <<table bridge vmctl_sg\n/);
     expect(undone[2]).not.toContain('"vm1"');
+    expect(undone[3]).toMatch(/^nft -f - <<table bridge vmctl_portsec\n/);
+    expect(undone[3]).not.toContain('"vm1"');
     const store = JSON.parse(readFileSync(join(t.deps.stateDir, "networks.json"), "utf8"));
     expect(store.ports).toEqual([]);
   });
@@ -310,15 +315,17 @@ describe("vmctl CLI (fake machines)", () => {
     expect(t.mutations("netns:rt").at(-1)).toBe(
       "ip route del 10.10.10.11 via 198.18.0.11 dev eth0 proto 77",
     );
-    const detached = t.mutations("netns:h1").slice(4);
+    const detached = t.mutations("netns:h1").slice(5);
     expect(detached.slice(0, 2)).toEqual([
       "ip route del 10.10.10.11 dev br-net1 table 101 proto 77 scope link",
       "ip link set dev vm1 nomaster",
     ]);
-    // The fake machine never holds the table, so the planner rebuilds it: without vm1.
+    // The fake machine never holds the tables, so the planner rebuilds them: without vm1.
     expect(detached[2]).toMatch(/^nft -f - <<table bridge vmctl_portsec\n/);
     expect(detached[2]).not.toContain("vm1");
-    expect(detached[3]).toBe("arping -q -U -c1 -w 0.2 -S 10.10.10.11 -i br-net1 10.10.10.11");
+    expect(detached[3]).toMatch(/^nft -f - <<table bridge vmctl_sg\n/);
+    expect(detached[3]).not.toContain('"vm1"');
+    expect(detached[4]).toBe("arping -q -U -c1 -w 0.2 -S 10.10.10.11 -i br-net1 10.10.10.11");
     const store = JSON.parse(readFileSync(join(t.deps.stateDir, "networks.json"), "utf8"));
     expect(store.ports).toEqual([]);
   });

@@ -336,7 +336,14 @@ describe("vmctl start", () => {
     expect(attachAgain).toBeGreaterThan(tap);
     expect(start).toBeGreaterThan(attachAgain);
     expect(t.ports()).toEqual([
-      { network: "net1", host: "host1", ip: "10.10.10.7", dev: TAP, mac: "52:54:00:55:55:55" },
+      {
+        network: "net1",
+        host: "host1",
+        ip: "10.10.10.7",
+        dev: TAP,
+        mac: "52:54:00:55:55:55",
+        vm: "web1",
+      },
     ]);
   });
 });

@@ -1,4 +1,4 @@
-import { type CliDeps, openStore } from "../context.js";
+import { type CliDeps, fabricContext, openStore } from "../context.js";
 import {
   addToIpGroup,
   createIpGroup,
@@ -8,13 +8,23 @@ import {
   removeFromIpGroup,
 } from "../net/ip-groups.js";
 import type { StoreData } from "../net/model.js";
+import { applySecurityGroups } from "../net/sg-apply.js";
 import type { GlobalOptions, Parent } from "../program.js";
 import { table } from "./table.js";
 
-/** One store change; under --dry-run the store discards the write. */
-async function change(g: GlobalOptions, fn: (data: StoreData) => StoreData): Promise<StoreData> {
-  return openStore(g).update(async (data) => {
+/**
+ * One store change, applied to the hosts' security group sets that use the IP group (element
+ * updates). Under --dry-run the runners print the nft input and the store discards the write.
+ */
+async function change(
+  deps: CliDeps,
+  g: GlobalOptions,
+  fn: (data: StoreData) => StoreData,
+): Promise<StoreData> {
+  const ctx = fabricContext(deps, g);
+  return ctx.store.update(async (data) => {
     const next = fn(data);
+    await applySecurityGroups(ctx, next, data);
     return { data: next, result: next };
   });
 }
@@ -32,7 +42,7 @@ export function registerIpg(program: Parent, deps: CliDeps): void {
     .argument("[cidrs...]", "addresses or CIDRs, e.g. 198.51.100.0/24 203.0.113.7")
     .action(async (name, cidrs, _o, self) => {
       const g = self.optsWithGlobals();
-      await change(g, (d) => createIpGroup(d, name, cidrs));
+      await change(deps, g, (d) => createIpGroup(d, name, cidrs));
       done(g, "create", "created", `IP group ${name} (${cidrs.length} CIDR(s))`);
     });
   ipg
@@ -42,7 +52,7 @@ export function registerIpg(program: Parent, deps: CliDeps): void {
     .argument("<cidrs...>")
     .action(async (name, cidrs, _o, self) => {
       const g = self.optsWithGlobals();
-      await change(g, (d) => addToIpGroup(d, name, cidrs));
+      await change(deps, g, (d) => addToIpGroup(d, name, cidrs));
       done(g, "add", "added", `${cidrs.join(" ")} to IP group ${name}`);
     });
   ipg
@@ -52,7 +62,7 @@ export function registerIpg(program: Parent, deps: CliDeps): void {
     .argument("<cidrs...>")
     .action(async (name, cidrs, _o, self) => {
       const g = self.optsWithGlobals();
-      await change(g, (d) => removeFromIpGroup(d, name, cidrs));
+      await change(deps, g, (d) => removeFromIpGroup(d, name, cidrs));
       done(g, "remove", "removed", `${cidrs.join(" ")} from IP group ${name}`);
     });
   ipg
@@ -61,7 +71,7 @@ export function registerIpg(program: Parent, deps: CliDeps): void {
     .argument("<name>")
     .action(async (name, _o, self) => {
       const g = self.optsWithGlobals();
-      await change(g, (d) => deleteIpGroup(d, name));
+      await change(deps, g, (d) => deleteIpGroup(d, name));
       done(g, "delete", "deleted", `IP group ${name}`);
     });
   ipg

@@ -28,6 +28,8 @@ export function registerNetDelete(net: Parent, deps: CliDeps): void {
         const next = {
           ...data,
           networks: data.networks.filter((n) => n.name !== name),
+          // Its default group (stored once edited) goes with it.
+          securityGroups: data.securityGroups.filter((g) => g.network !== name),
           ports: data.ports.filter((p) => p.network !== name),
         };
         // Under --dry-run the store discards the write.

@@ -8,6 +8,7 @@ import { createReadyVm } from "../vm/create-ready.js";
 import { checkLoginUser } from "../vm/names.js";
 import { readBytesFile, readSshKeys, readTextFile } from "./flag-files.js";
 import { seconds, size, wholeNumber } from "./flag-parsers.js";
+import { sgList } from "./port.js";
 import { imageStore, vmContext } from "./vm-deps.js";
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -51,6 +52,10 @@ export function registerVmCreate(program: Parent, deps: CliDeps): void {
       "UEFI with secure boot on (Microsoft's keys enrolled, as signed shims need)",
     )
     .option("--user <name>", "the image's login user, for vmctl ssh (default: the image's)")
+    .option(
+      "--sg <groups>",
+      "security groups, comma-separated (default: the network's default group)",
+    )
     .option("--no-wait", "return once the VM is started")
     .option(
       "--timeout <seconds>",
@@ -96,6 +101,7 @@ export function registerVmCreate(program: Parent, deps: CliDeps): void {
             ...(o.firmware ? { firmware: o.firmware } : {}),
             ...(o.secureBoot ? { secureBoot: true } : {}),
           },
+          ...(o.sg !== undefined ? { groups: sgList(o.sg) } : {}),
         },
         ctx,
         // A dry run started nothing, so there is nothing to wait for.

@@ -39,6 +39,8 @@ import {
   routerFirewallSteps,
 } from "./router-firewall.js";
 import { planRouter, routerSysctlKeys } from "./router-plan.js";
+import { sgItems, sgSteps } from "./sg-apply.js";
+import { readSgTable } from "./sg-nft.js";
 import { planTunnels, readWgDumps, routerTunnels, type Tunnel, WG_TOOLS } from "./tunnel-plan.js";
 import { routerKey } from "./wireguard-keys.js";
 
@@ -89,11 +91,12 @@ async function planForHost(
     exceptions: ctx.cluster.hostAllow,
     tokenHopLimit: ctx.cluster.tokenHopLimit,
   };
-  const [cur, table, links, guardTable] = await Promise.all([
+  const [cur, table, links, guardTable, sg] = await Promise.all([
     readState(runner, { sysctls: hostSysctlKeys(d), firewall: false }),
     readPortSecurityTable(runner),
     readPortLinks(runner),
     readHostProtection(runner, guard),
+    readSgTable(runner),
   ]);
   // A host's BIRD exports nothing to its kernel, so a recovery start (-R) costs nothing there
   // and lets the router keep this host's routes while its BIRD restarts.
@@ -104,19 +107,22 @@ async function planForHost(
       })
     : undefined;
   const plan = planHost(d, cur);
-  // Port security and host protection after the fabric: bridges exist by then, and a failure
-  // rolls the rest back.
+  const sgPlan = sgSteps(ctx.cluster, data, host.name, sg);
+  // Port security, security groups and host protection after the fabric: bridges exist by
+  // then, and a failure rolls the rest back. Both port tables before the ports' links.
   return withBird(
     host.name,
     runner,
     [
       ...plan.items,
       ...portSecurityItems(sec, table, d.ports),
+      ...sgItems(sgPlan),
       ...hostProtectionItems(guard, guardTable),
     ],
     [
       ...plan.steps,
       ...portSecuritySteps(sec, table),
+      ...sgPlan,
       ...planPortLinks(sec.ports, links),
       ...hostProtectionSteps(guard, guardTable),
     ],

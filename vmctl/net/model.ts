@@ -42,6 +42,8 @@ export interface Port {
    * before security groups, or a port attached without --sg): the network's default group.
    */
   groups?: string[];
+  /** The VM this interface belongs to (vmctl create), so `sg attach VM SG` can find it. */
+  vm?: string;
 }
 
 /** A named set of outside addresses, usable in security group and perimeter rules. */

@@ -10,6 +10,8 @@ import { ip, NO_STATE, routeItem, type Step, stepOf } from "./plan-items.js";
 import { portLinkSteps, securePorts, securityDesired } from "./port-security.js";
 import { preflight } from "./preflight.js";
 import { routerPortRoute } from "./router-plan.js";
+import { checkGroupList } from "./security-groups.js";
+import { applySecurityGroups } from "./sg-apply.js";
 
 /**
  * The port's /32 on its host and (routing: static) on every router, as the planners describe
@@ -81,12 +83,26 @@ export async function attachPort(ctx: FabricContext, request: Port): Promise<Por
     const host = findHost(ctx.cluster, request.host);
     checkPortAddress(data, net, request.ip);
     const port = { ...request, mac: checkPortMac(data, net, request.mac) };
+    if (port.groups) checkGroupList(data, port.groups);
+    const next = { ...data, ports: [...data.ports, port] };
     const hostRunner = ctx.runnerFor(host.target);
     const routes = portRoutes(ctx, net, port);
     await preflight(hostRunner, host.name, ["ip", "nft", "bridge"]);
     for (const r of routes.routers) await preflight(r.runner, r.name, ["ip"]);
     await requireBridge(hostRunner, host.name, net);
     await secure(ctx, data, host.name, [...data.ports, port]);
+    // Its security groups before its first frame too: this host's filter and every host's
+    // member addresses (element updates only).
+    try {
+      await applySecurityGroups(ctx, next, data);
+    } catch (err) {
+      await secure(ctx, data, host.name, data.ports).catch(() => {});
+      throw err;
+    }
+    const undoSecurity = async () => {
+      await applySecurityGroups(ctx, data).catch(() => {});
+      await secure(ctx, data, host.name, data.ports).catch(() => {});
+    };
     const hostSteps: Step[] = [
       stepOf(routes.host),
       {
@@ -101,7 +117,7 @@ export async function attachPort(ctx: FabricContext, request: Port): Promise<Por
     try {
       applied = await applySteps(hostRunner, host.name, hostSteps, log(host.name));
     } catch (err) {
-      await secure(ctx, data, host.name, data.ports).catch(() => {});
+      await undoSecurity();
       throw err;
     }
     const done: typeof routes.routers = [];
@@ -112,11 +128,11 @@ export async function attachPort(ctx: FabricContext, request: Port): Promise<Por
       } catch (err) {
         for (const d of done.reverse()) await rollback(d.runner, [stepOf(d.item)]);
         await rollback(hostRunner, applied);
-        await secure(ctx, data, host.name, data.ports).catch(() => {});
+        await undoSecurity();
         throw err;
       }
     }
-    return { data: { ...data, ports: [...data.ports, port] }, result: port };
+    return { data: next, result: port };
   });
 }
 
@@ -159,6 +175,7 @@ export async function detachPort(
     await run(hostRunner, host.name, ip("link", "set", "dev", port.dev, "nomaster"));
     const rest = data.ports.filter((p) => p !== port);
     await secure(ctx, data, host.name, rest);
+    await applySecurityGroups(ctx, { ...data, ports: rest });
     const garp = ["-q", "-U", "-c1", "-w", "0.2", "-S", port.ip, "-i", net.bridge, port.ip];
     // arping exits 1 when nobody replies, which is normal for an unsolicited ARP.
     const r = await hostRunner.probe(cmd("arping", garp, true));

@@ -41,6 +41,8 @@ export interface CreateRequest {
   loginUser?: string;
   /** --firmware/--secure-boot, checked against the image by chooseBoot. */
   firmware?: FirmwareRequest;
+  /** Security groups of its port (`--sg`); absent: the network's default group. */
+  groups?: string[];
 }
 
 export interface VmContext {
@@ -238,7 +240,15 @@ async function plugIn(
   const candidates = req.ip ? [req.ip] : freeAddresses(ctx.fabric.store.read(), p.net, p.leased);
   for (const ip of candidates) {
     try {
-      await plugInterface(ctx.fabric, { host: p.host, net: p.net, tap: p.tap, mac: p.mac, ip });
+      await plugInterface(ctx.fabric, {
+        host: p.host,
+        net: p.net,
+        tap: p.tap,
+        mac: p.mac,
+        ip,
+        vm: req.name,
+        ...(req.groups ? { groups: req.groups } : {}),
+      });
     } catch (err) {
       const taken = err instanceof AppError && err.code === "EXISTS";
       if (taken && !req.ip) continue; // a concurrent create got it first: try the next one

@@ -13,6 +13,9 @@ export interface VmInterface {
   tap: string;
   mac: string;
   ip: string;
+  /** Recorded on the port, so `vmctl sg attach VM SG` finds it by the VM's name. */
+  vm?: string;
+  groups?: string[];
 }
 
 /**
@@ -24,7 +27,15 @@ export async function plugInterface(fabric: FabricContext, i: VmInterface): Prom
   const run = fabric.runnerFor(i.host.target);
   await run.run(cmd("ip", ["tuntap", "add", "dev", i.tap, "mode", "tap"], true));
   try {
-    const port = { network: i.net.name, host: i.host.name, ip: i.ip, dev: i.tap, mac: i.mac };
+    const port = {
+      network: i.net.name,
+      host: i.host.name,
+      ip: i.ip,
+      dev: i.tap,
+      mac: i.mac,
+      ...(i.vm ? { vm: i.vm } : {}),
+      ...(i.groups ? { groups: i.groups } : {}),
+    };
     await attachPort(fabric, port);
   } catch (err) {
     await removeTap(run, i.tap);

@@ -23,9 +23,20 @@ export async function startVm(vm: Vm, ctx: VmContext): Promise<void> {
     if (!ip || !mac || !inst.network) {
       throw new AppError("INVALID", `${inst.name}: its record has no address, MAC or network`);
     }
-    const net = findNetwork(ctx.fabric.store.read(), inst.network);
+    const data = ctx.fabric.store.read();
+    const net = findNetwork(data, inst.network);
+    // The port keeps its security groups across the re-plug.
+    const groups = data.ports.find((p) => p.network === net.name && p.ip === ip)?.groups;
     await unplugInterface(ctx.fabric, { host, network: net.name, tap, ips: [ip] });
-    await plugInterface(ctx.fabric, { host, net, tap, mac, ip });
+    await plugInterface(ctx.fabric, {
+      host,
+      net,
+      tap,
+      mac,
+      ip,
+      vm: inst.name,
+      ...(groups ? { groups } : {}),
+    });
     await setReservation(run, host, net, { add: { mac, ip, name: inst.name } });
     ctx.progress(`${inst.name}: port ${tap} re-plugged into ${net.name}`);
   }
