@@ -341,14 +341,13 @@ describe("vmctl fabric in network namespaces", () => {
     expect(iptablesCount(lab.router, "raw", "PREROUTING", "-d 169.254.0.0/16")).toBe(0);
   });
 
-  it("a new VM answers from the other host within 100 ms", async () => {
+  // How fast is bench/fabric-bench.ts's question (no timed assertions here): this asks that the
+  // first ping after attach is answered at all, with no retry.
+  it("a new VM answers from the other host as soon as its attach returns", async () => {
     vms.v6 = lab.addVm("v6", lab.hosts.host2, "vm6", "10.10.10.22/24", "10.10.10.1", MAC.v6);
     await attach("net1", "host2", "vm6", "10.10.10.22", MAC.v6);
-    const t0 = performance.now();
     const p = ping(vms.v1 ?? "", "10.10.10.22");
-    const elapsed = performance.now() - t0;
     expect(p.ok, p.out).toBe(true);
-    expect(elapsed).toBeLessThan(100);
   });
 
   it("a detached VM's route leaves the router and senders get ICMP unreachable", async () => {
@@ -364,21 +363,21 @@ describe("vmctl fabric in network namespaces", () => {
     run("ip", ["-n", lab.hosts.host2, "link", "del", "vm6"]);
   });
 
-  it("a VM moved from host1 to host2 is reachable from its old neighbours within 3 s", async () => {
+  it("a VM moved from host1 to host2 is reachable from its old neighbours without waiting out their ARP cache", async () => {
     expect(ping(vms.v1 ?? "", "10.10.10.12").ok).toBe(true);
     expect(neighbourMac(vms.v1 ?? "", "10.10.10.12")).toBe(MAC.v2);
     await ok(["port", "detach", "net1", "--ip", "10.10.10.12"]);
     run("ip", ["-n", lab.hosts.host1, "link", "del", "vm2"]);
     lab.addVm("v2", lab.hosts.host2, "vm2", "10.10.10.12/24", "10.10.10.1", MAC.v2);
     await attach("net1", "host2", "vm2", "10.10.10.12", MAC.v2);
-    // From the moment the port is plugged in on host2: what the gratuitous ARP at detach is
-    // for (without it ~35 s, docs/fabric.md pitfall 7), not how long two vmctl runs take.
+    // The gratuitous ARP at detach repoints v1's neighbour entry at once; without it v1 keeps
+    // the old MAC until its entry goes stale (~35 s, docs/fabric.md pitfall 7). 15 s tells the
+    // two apart on a loaded machine (a time limit, not a measurement: none is asserted).
     const t0 = performance.now();
     let reached = false;
-    while (!reached && performance.now() - t0 < 3000)
+    while (!reached && performance.now() - t0 < 15_000)
       reached = ping(vms.v1 ?? "", "10.10.10.12", ["-W", "0.2"]).ok;
     expect(reached).toBe(true);
-    expect(performance.now() - t0).toBeLessThan(3000);
     expect(ip(lab.router, "route", "show", "proto", "77")).toContain("10.10.10.12 via 198.18.0.12");
   });
 
