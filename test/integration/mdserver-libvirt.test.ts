@@ -85,7 +85,8 @@ describe("mdserver following a real libvirtd", () => {
     uuid1 = define(`${prefix}a`, "10.10.10.21", "52:54:00:00:00:21");
     writeFileSync(
       join(dir, "mdserver.conf"),
-      // A long reconcile interval: only the event stream can make the 1 s updates happen.
+      // A long reconcile interval: only the event stream can make the updates below happen (each
+      // waits at most 5 s; how fast is not asserted here).
       `[mdserver]\nstate-dir = ${dir}/state\nlibvirt-uri = ${libvirtd.uri}\nreconcile-seconds = 3600\nuserdata-dir = ${dir}/none\n`,
     );
     await server.start();
@@ -115,18 +116,17 @@ describe("mdserver following a real libvirtd", () => {
     expect(await get(vm1, "/latest/meta-data/public-keys/0/openssh-key")).toEqual([200, KEY]);
   });
 
-  it("serves a domain defined while running within 1 s", async () => {
+  it("serves a domain defined while running, from the event stream", async () => {
     expect((await get(vm2, "/latest/meta-data/instance-id"))[0]).toBe(404);
     uuid2 = define(`${prefix}b`, "10.10.10.22", "52:54:00:00:00:22");
-    const ms = await until(vm2, "/latest/meta-data/instance-id", 200);
-    expect(ms).toBeLessThan(1000);
+    await until(vm2, "/latest/meta-data/instance-id", 200);
     expect(await get(vm2, "/latest/meta-data/instance-id")).toEqual([
       200,
       instanceIdFromUuid(uuid2),
     ]);
   });
 
-  it("reflects a changed definition within 1 s", async () => {
+  it("reflects a changed definition from the event stream", async () => {
     define(`${prefix}b`, "10.10.10.22", "52:54:00:00:00:22", "renamed", uuid2);
     const start = performance.now();
     for (;;) {
@@ -134,12 +134,11 @@ describe("mdserver following a real libvirtd", () => {
       if (body === "renamed") break;
       if (performance.now() - start > 5000) throw new Error(`hostname still ${body}`);
     }
-    expect(performance.now() - start).toBeLessThan(1000);
   });
 
-  it("forgets an undefined domain within 1 s", async () => {
+  it("forgets an undefined domain from the event stream", async () => {
     libvirtd.virsh("undefine", `${prefix}b`);
-    expect(await until(vm2, "/latest/meta-data/instance-id", 404)).toBeLessThan(1000);
+    await until(vm2, "/latest/meta-data/instance-id", 404);
     expect((await get(vm1, "/latest/meta-data/instance-id"))[0]).toBe(200);
   });
 
