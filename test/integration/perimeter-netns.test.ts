@@ -136,6 +136,13 @@ describe("host and router protection, perimeter firewall", () => {
         v.mac,
       ]);
     }
+    // The default security groups let in only their own network's VMs (docs/security-groups.md):
+    // open them to each other's network, so that the router is all that stands between them.
+    for (const [group, other] of [
+      ["default-net1", "10.20.20.0/24"],
+      ["default-net2", "10.10.10.0/24"],
+    ] as const)
+      await ok(["sg", "rule", "add", group, "--ingress", "--proto", "any", "--from", other]);
     for (const [n, addr, port] of [
       [H1, "0.0.0.0", 2222],
       [H1, "0.0.0.0", 22],
@@ -322,6 +329,31 @@ describe("host and router protection, perimeter firewall", () => {
     await ok(["fw", "del", "1"]);
     await ok(["router", "apply"]);
     expect((await tcpConnect(from("a"), VM.c.ip, 5001)).ok).toBe(false);
+  });
+
+  it("opens a port towards an IP group's addresses, and follows the group by its set's elements", async () => {
+    await ok(["ipg", "create", "db", VM.c.ip]);
+    await ok(["fw", "allow", "net1", "ipg:db", "--proto", "tcp", "--port", "5001"]);
+    await ok(["router", "apply"]);
+    expect((await tcpConnect(from("a"), VM.c.ip, 5001)).out).toBe(`hello ${VM.a.ip}`);
+    expect((await tcpConnect(from("a"), VM.c.ip, 5002)).ok).toBe(false);
+    expect(await ok(["ipg", "del", "db", VM.c.ip])).toBe(
+      `removed ${VM.c.ip} from IP group db; now run: vmctl router apply\n`,
+    );
+    // The group's change is one element deletion, not a new table.
+    const dry = await ok(["--dry-run", "router", "apply"]);
+    expect(dry).toContain(`delete element ip vmctl_router i_db { ${VM.c.ip} }`);
+    expect(dry).not.toContain("delete table");
+    await ok(["router", "apply"]);
+    expect((await tcpConnect(from("a"), VM.c.ip, 5001)).ok).toBe(false);
+    const del = await vmctl(lab, ["ipg", "delete", "db"]);
+    expect(del.code).toBe(1);
+    expect(del.stderr).toBe(
+      "vmctl: IP group db is used by perimeter rule #1; remove those rules first\n",
+    );
+    await ok(["fw", "del", "1"]);
+    await ok(["ipg", "delete", "db"]);
+    await ok(["router", "apply"]);
   });
 
   it("switches a network's internet egress off and on", async () => {

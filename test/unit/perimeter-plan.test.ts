@@ -8,6 +8,7 @@ import {
   hostSpec,
   planHostProtectionNft,
 } from "../../vmctl/net/host-protection.js";
+import { ipGroupUsers } from "../../vmctl/net/ip-groups.js";
 import type { Network, StoreData } from "../../vmctl/net/model.js";
 import { parseTable, tableDefinition, wantedStructure } from "../../vmctl/net/nft-table.js";
 import {
@@ -183,7 +184,7 @@ describe("perimeter rules", () => {
   };
   it("refuses bad input in one line", () => {
     expect(bad({ action: "allow", from: "net9", to: "net2", proto: "tcp" })).toBe(
-      "net9 is neither a network (see: vmctl net list) nor an IPv4 CIDR",
+      "net9 is neither a network (see: vmctl net list), an IP group (ipg:NAME) nor an IPv4 CIDR",
     );
     expect(bad({ action: "allow", from: "net1", to: "10.0.0.1/8", proto: "tcp" })).toBe(
       "10.0.0.1/8 has host bits set; did you mean 10.0.0.0/8?",
@@ -202,8 +203,8 @@ describe("perimeter rules", () => {
     expect(
       bad({ action: "allow", from: "net1", to: "net2", proto: "tcp", ports: [5432, 5432] }),
     ).toBe("rule #1 already says this (allow net1 -> net2 tcp port 5432)");
-    expect(bad({ action: "allow", from: "net1", to: "ipg:x", proto: "tcp" })).toMatch(
-      /^ipg:x: IP groups/,
+    expect(bad({ action: "allow", from: "net1", to: "ipg:x", proto: "tcp" })).toBe(
+      "no IP group named x (see: vmctl ipg list)",
     );
     expect(bad({ action: "allow", from: "net1", to: "192.0.2.7", proto: "udp" })).toBe("");
   });
@@ -221,5 +222,44 @@ describe("perimeter rules", () => {
     ).toBe(
       "ip saddr 10.20.20.0/24 ip daddr 192.0.2.7/32 meta l4proto udp udp dport 5000-5010 accept",
     );
+  });
+});
+
+describe("perimeter rules naming an IP group", () => {
+  const partners = { name: "partners", cidrs: ["198.51.100.0/24", "203.0.113.7/32"] };
+  const withIpg: StoreData = {
+    ...data,
+    ipGroups: [partners, { name: "unused", cidrs: ["192.0.2.0/28"] }],
+    firewall: [
+      ...(data.firewall ?? []),
+      { id: 3, action: "allow", from: "net1", to: "ipg:partners", proto: "tcp", ports: [443, 443] },
+    ],
+  };
+  const d = routerFirewallDesired(router, ["198.18.0.11"], withIpg);
+
+  it("matches the group's set, which the table holds only for groups a rule names", () => {
+    expect(d.rules[2]?.nft).toBe(
+      "ip saddr 10.10.10.0/24 ip daddr @i_partners meta l4proto tcp tcp dport 443 accept",
+    );
+    expect(Object.keys(routerSpec(d).sets)).toEqual(["nets", "internet", "hosts", "i_partners"]);
+    const input = planRouterFirewallNft(d, routerListed) ?? "";
+    expect(input).toContain("set i_partners {");
+    expect(input).toMatch(
+      /add element ip vmctl_router i_partners \{ 198\.51\.100\.0\/24, 203\.0\.113\.7 \}/,
+    );
+    expect(input).not.toContain("i_unused");
+  });
+
+  it("refuses a repeat of a rule with the same group, and names the rule as a user of it", () => {
+    expect(() =>
+      checkFwRule(withIpg, {
+        action: "allow",
+        from: "net1",
+        to: "ipg:partners",
+        proto: "tcp",
+        ports: [443, 443],
+      }),
+    ).toThrow("rule #3 already says this (allow net1 -> ipg:partners tcp port 443)");
+    expect(ipGroupUsers(withIpg, "partners")).toEqual(["perimeter rule #3"]);
   });
 });

@@ -28,8 +28,8 @@ export function registerFw(program: Parent, deps: CliDeps): void {
   for (const action of ["allow", "deny"] as const) {
     fw.command(action)
       .description(`${action} new connections from one network (or CIDR) to another`)
-      .argument("<from>", "network name or CIDR")
-      .argument("<to>", "network name or CIDR")
+      .argument("<from>", "network name, CIDR or ipg:NAME")
+      .argument("<to>", "network name, CIDR or ipg:NAME")
       .requiredOption("--proto <proto>", "tcp, udp, icmp or any", proto)
       .option("--port <n[-m]>", "destination port or range (tcp, udp)", parsePorts)
       .option(

@@ -1,4 +1,5 @@
 import { type CliDeps, fabricContext, openStore } from "../context.js";
+import { fwRuleIpGroups } from "../net/fw-rules.js";
 import {
   addToIpGroup,
   createIpGroup,
@@ -35,6 +36,12 @@ export function registerIpg(program: Parent, deps: CliDeps): void {
     .description("IP groups: named sets of outside addresses for ipg:NAME in rules");
   const done = (g: GlobalOptions, verb: string, past: string, rest: string) =>
     deps.stdout(`${g.dryRun ? `would ${verb}` : past} ${rest}`);
+  // Hosts' sets are updated here; a perimeter rule's copy on the routers waits for router
+  // apply, as every perimeter change does (vmctl fw).
+  const routers = (data: StoreData, name: string) =>
+    (data.firewall ?? []).some((r) => fwRuleIpGroups(r).includes(name))
+      ? "; now run: vmctl router apply"
+      : "";
   ipg
     .command("create")
     .description("create an IP group, optionally with its first CIDRs")
@@ -52,8 +59,8 @@ export function registerIpg(program: Parent, deps: CliDeps): void {
     .argument("<cidrs...>")
     .action(async (name, cidrs, _o, self) => {
       const g = self.optsWithGlobals();
-      await change(deps, g, (d) => addToIpGroup(d, name, cidrs));
-      done(g, "add", "added", `${cidrs.join(" ")} to IP group ${name}`);
+      const next = await change(deps, g, (d) => addToIpGroup(d, name, cidrs));
+      done(g, "add", "added", `${cidrs.join(" ")} to IP group ${name}${routers(next, name)}`);
     });
   ipg
     .command("del")
@@ -62,8 +69,13 @@ export function registerIpg(program: Parent, deps: CliDeps): void {
     .argument("<cidrs...>")
     .action(async (name, cidrs, _o, self) => {
       const g = self.optsWithGlobals();
-      await change(deps, g, (d) => removeFromIpGroup(d, name, cidrs));
-      done(g, "remove", "removed", `${cidrs.join(" ")} from IP group ${name}`);
+      const next = await change(deps, g, (d) => removeFromIpGroup(d, name, cidrs));
+      done(
+        g,
+        "remove",
+        "removed",
+        `${cidrs.join(" ")} from IP group ${name}${routers(next, name)}`,
+      );
     });
   ipg
     .command("delete")

@@ -1,6 +1,8 @@
 import { AppError } from "../../lib/errors.js";
+import { findIpGroup } from "./ip-groups.js";
 import { formatCidr, parseCidr } from "./ipv4.js";
 import type { FwRule, StoreData } from "./model.js";
+import { ipgSet } from "./sg-rules.js";
 
 /**
  * Perimeter rules between networks (and CIDRs), enforced at the router: their validation, their
@@ -12,24 +14,34 @@ function invalid(message: string): AppError {
   return new AppError("INVALID", message);
 }
 
-/** An endpoint as a CIDR: a network's subnet, or a CIDR as given (host bits refused). */
-export function endpointCidr(data: StoreData, text: string): string {
+/**
+ * An endpoint as the router matches it: a network's subnet or a CIDR as given (host bits
+ * refused), or `ipg:NAME`, an IP group (it must exist), matched as the set of its CIDRs.
+ */
+export function endpointKey(data: StoreData, text: string): string {
   const net = data.networks.find((n) => n.name === text);
   if (net) return net.subnet;
-  if (text.startsWith("ipg:"))
-    throw invalid(
-      `${text}: IP groups are not supported in perimeter rules yet; give a network or a CIDR`,
-    );
+  if (text.startsWith("ipg:")) return `ipg:${findIpGroup(data, text.slice(4)).name}`;
   const c = parseCidr(text.includes("/") ? text : `${text}/32`);
   if (!c) {
     const loose = parseCidr(text, false);
     throw invalid(
       loose
         ? `${text} has host bits set; did you mean ${formatCidr(loose)}?`
-        : `${text} is neither a network (see: vmctl net list) nor an IPv4 CIDR`,
+        : `${text} is neither a network (see: vmctl net list), an IP group (ipg:NAME) nor an IPv4 CIDR`,
     );
   }
   return formatCidr(c);
+}
+
+/** The IP groups a rule names (their sets live in the router's table while a rule uses them). */
+export function fwRuleIpGroups(r: FwRule): string[] {
+  return [r.from, r.to].filter((e) => e.startsWith("ipg:")).map((e) => e.slice(4));
+}
+
+function endpointMatch(data: StoreData, text: string, field: "saddr" | "daddr"): string {
+  const key = endpointKey(data, text);
+  return key.startsWith("ipg:") ? `ip ${field} @${ipgSet(key.slice(4))}` : `ip ${field} ${key}`;
 }
 
 /** `5432` or `5000-5010`. */
@@ -51,8 +63,8 @@ const sameMatch = (a: FwRequest, b: FwRequest) =>
 
 /** Checks a new rule against the store: endpoints exist, no repeat, no contradiction. */
 export function checkFwRule(data: StoreData, r: FwRequest): void {
-  const from = endpointCidr(data, r.from);
-  const to = endpointCidr(data, r.to);
+  const from = endpointKey(data, r.from);
+  const to = endpointKey(data, r.to);
   if (r.ports && (r.proto === "icmp" || r.proto === "any"))
     throw invalid(`--port needs --proto tcp or udp (not ${r.proto})`);
   if (from === to)
@@ -79,7 +91,7 @@ export function describeFwRule(r: FwRule): string {
 
 /** The rule in the router's `from_vm` chain. */
 export function fwRuleNft(data: StoreData, r: FwRule): string {
-  const match = [`ip saddr ${endpointCidr(data, r.from)}`, `ip daddr ${endpointCidr(data, r.to)}`];
+  const match = [endpointMatch(data, r.from, "saddr"), endpointMatch(data, r.to, "daddr")];
   if (r.proto !== "any") match.push(`meta l4proto ${r.proto}`);
   if (r.ports) {
     const p = r.ports[0] === r.ports[1] ? `${r.ports[0]}` : `${r.ports[0]}-${r.ports[1]}`;

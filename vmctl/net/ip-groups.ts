@@ -92,12 +92,17 @@ export function removeFromIpGroup(data: StoreData, name: string, cidrs: string[]
   return replace(data, { name, cidrs: g.cidrs.filter((c) => !gone.has(c)) });
 }
 
-/** What refers to `ipg:NAME`: security group rules (perimeter rules add theirs here). */
+/** What refers to `ipg:NAME`: security group rules and perimeter rules. */
 export function ipGroupUsers(data: StoreData, name: string): string[] {
   const ref = `ipg:${name}`;
-  return data.securityGroups
-    .filter((sg) => sg.rules.some((r) => r.peer === ref))
-    .map((sg) => `security group ${sg.name}`);
+  return [
+    ...data.securityGroups
+      .filter((sg) => sg.rules.some((r) => r.peer === ref))
+      .map((sg) => `security group ${sg.name}`),
+    ...(data.firewall ?? [])
+      .filter((r) => r.from === ref || r.to === ref)
+      .map((r) => `perimeter rule #${r.id}`),
+  ];
 }
 
 export function deleteIpGroup(data: StoreData, name: string): StoreData {

@@ -152,6 +152,11 @@ export function parseTable(text: string, spec: TableSpec): TableState {
   return { structure: structure.sort(), rules, elements };
 }
 
+/** A CIDR as an interval set lists it: a /32 as the plain address. */
+export function cidrElement(c: string): string {
+  return c.endsWith("/32") ? c.slice(0, -3) : c;
+}
+
 export function sameStructure(spec: TableSpec, cur: TableState | undefined): cur is TableState {
   return cur !== undefined && cur.structure.join("\n") === wantedStructure(spec).join("\n");
 }

@@ -1,9 +1,10 @@
 import type { Runner } from "../../lib/exec/runner.js";
 import type { RouterSpec } from "./cluster.js";
-import { describeFwRule, fwRuleNft } from "./fw-rules.js";
-import type { FwRule, Network, StoreData } from "./model.js";
+import { describeFwRule, fwRuleIpGroups, fwRuleNft } from "./fw-rules.js";
+import type { FwRule, IpGroup, Network, StoreData } from "./model.js";
 import * as nft from "./nft-table.js";
 import type { Item, Step } from "./plan-items.js";
+import { ipgSet } from "./sg-rules.js";
 
 /**
  * The router's firewall and NAT, in `table ip vmctl_router` (replacing the iptables MASQUERADE
@@ -20,7 +21,8 @@ import type { Item, Step } from "./plan-items.js";
  * - postrouting: masquerade what leaves by the uplink from networks with internet, never
  *   VM→VM traffic (docs/fabric.md pitfall 1: `ip daddr != @nets`).
  * Networks are set elements, so `--no-internet` is an element update; perimeter rules are
- * rules, so adding one replaces the table in one transaction (conntrack survives it).
+ * rules, so adding one replaces the table in one transaction (conntrack survives it). An IP
+ * group a rule names is a set of its CIDRs: `vmctl ipg add|del` changes only its elements.
  */
 export const ROUTER_TABLE = "vmctl_router";
 
@@ -33,6 +35,8 @@ export interface RouterFirewallDesired {
   networks: Network[];
   /** Each rule with its nft text (resolved against the store). */
   rules: { rule: FwRule; nft: string }[];
+  /** The IP groups the rules name, with their CIDRs. */
+  ipGroups: IpGroup[];
 }
 
 export function routerFirewallDesired(
@@ -45,6 +49,9 @@ export function routerFirewallDesired(
     hosts,
     networks: data.networks,
     rules: (data.firewall ?? []).map((rule) => ({ rule, nft: fwRuleNft(data, rule) })),
+    ipGroups: data.ipGroups.filter((g) =>
+      (data.firewall ?? []).some((r) => fwRuleIpGroups(r).includes(g.name)),
+    ),
   };
 }
 
@@ -61,7 +68,15 @@ export function routerSpec(d: RouterFirewallDesired): nft.TableSpec {
   return {
     family: "ip",
     name: ROUTER_TABLE,
-    sets: SETS,
+    sets: {
+      ...SETS,
+      ...Object.fromEntries(
+        d.ipGroups.map((g) => [
+          ipgSet(g.name),
+          { typeof: "ip daddr", types: ["ipv4_addr"], interval: true },
+        ]),
+      ),
+    },
     counters: ROUTER_COUNTERS,
     chains: [
       {
@@ -117,6 +132,7 @@ function wantedElements(d: RouterFirewallDesired): Record<string, string[]> | un
     nets: d.networks.map((n) => n.subnet),
     internet: d.networks.filter(hasInternet).map((n) => n.subnet),
     hosts: d.hosts,
+    ...Object.fromEntries(d.ipGroups.map((g) => [ipgSet(g.name), g.cidrs.map(nft.cidrElement)])),
   };
 }
 

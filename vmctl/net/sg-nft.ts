@@ -2,6 +2,7 @@ import { AppError } from "../../lib/errors.js";
 import { cmd } from "../../lib/exec/command.js";
 import type { Runner } from "../../lib/exec/runner.js";
 import type { SecurityGroup, SgRule, StoreData } from "./model.js";
+import { cidrElement } from "./nft-table.js";
 import { allGroups, portGroups } from "./security-groups.js";
 import {
   addrSet,
@@ -38,11 +39,6 @@ export interface SgTableState {
 }
 
 const q = (dev: string) => `"${dev}"`;
-
-/** A CIDR as an interval set lists it: a /32 as the plain address. */
-function cidrElement(c: string): string {
-  return c.endsWith("/32") ? c.slice(0, -3) : c;
-}
 
 /**
  * A host's desired table from the store: its filtered ports (those with a MAC: port security
