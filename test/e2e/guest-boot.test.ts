@@ -250,7 +250,11 @@ function bootAndCheck(p: Planned, cpus: number): void {
         await waitUntil(
           `a DHCP lease for ${p.mac} in ${dnsmasq.leaseFile}`,
           within(240_000),
-          () => dnsmasq.leases().find((l) => l.mac === p.mac && l.ip === p.ip),
+          () => {
+            if (guest.rebootAfterKernelPanic())
+              console.warn(`${p.name}: its kernel panicked while booting; booted it once more`);
+            return dnsmasq.leases().find((l) => l.mac === p.mac && l.ip === p.ip);
+          },
           opts,
         )
       ).ms;

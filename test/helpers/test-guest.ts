@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { MetadataFields } from "../../lib/metadata-xml.js";
 import { domainXml, type Identity } from "../../vmctl/libvirt/domain-xml.js";
@@ -31,6 +31,7 @@ export class TestGuest {
   readonly overlay: string;
   readonly consoleLog: string;
   private defined = false;
+  private rebooted = false;
 
   constructor(
     readonly spec: GuestSpec,
@@ -44,8 +45,29 @@ export class TestGuest {
     this.consoleLog = join(dir, `${spec.name}.console.log`);
   }
 
-  /** Creates the overlay, defines the domain and starts it. */
-  start(): void {
+  /**
+   * Boots the guest once more if its kernel panicked, at most once per guest; true if it did.
+   * Seen once (2026-12-04): Debian 13's kernel 6.12.118 under TCG, 9 s into boot, "Fatal
+   * exception in interrupt" in kfree, before any userspace ran (the next boots were fine). The
+   * panicked console log is kept beside the new one (NAME.console.log.panic) and the test says so.
+   */
+  rebootAfterKernelPanic(): boolean {
+    if (this.rebooted || !existsSync(this.consoleLog)) return false;
+    if (!readFileSync(this.consoleLog, "utf8").includes("Kernel panic - not syncing")) return false;
+    this.rebooted = true;
+    try {
+      this.libvirtd.virsh("destroy", this.spec.name);
+    } catch {
+      // a panicked guest may have stopped already
+    }
+    renameSync(this.consoleLog, `${this.consoleLog}.panic`);
+    rmSync(this.overlay, { force: true });
+    this.createOverlay();
+    this.libvirtd.virsh("start", this.spec.name);
+    return true;
+  }
+
+  private createOverlay(): void {
     run("qemu-img", [
       "create",
       "-q",
@@ -57,6 +79,11 @@ export class TestGuest {
       this.image.base,
       this.overlay,
     ]);
+  }
+
+  /** Creates the overlay, defines the domain and starts it. */
+  start(): void {
+    this.createOverlay();
     const xml = domainXml({
       name: this.spec.name,
       uuid: this.spec.uuid,
