@@ -50,6 +50,11 @@ export class BootRecordStore {
     return this.update(inst, (s) => ({ ...s, phoneHome }));
   }
 
+  /** Resolves once every record write queued so far is on disk (or has failed and warned). */
+  settled(): Promise<void> {
+    return this.chain;
+  }
+
   async read(uuid: string): Promise<BootRecord | undefined> {
     return parseBootRecord(await readFile(this.pathFor(uuid), "utf8").catch(() => undefined));
   }

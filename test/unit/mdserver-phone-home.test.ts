@@ -6,8 +6,12 @@ import { silentLogger } from "../../mdserver/log.js";
 import { instance, testApp } from "../helpers/app-fixture.js";
 import { testDir } from "../helpers/test-dir.js";
 
+// The store writes records in the background: removing a directory before its writes are
+// done let them make it again (/tmp filled with md-state-* dirs).
 const dirs: string[] = [];
-afterEach(() => {
+const stores: BootRecordStore[] = [];
+afterEach(async () => {
+  await Promise.all(stores.splice(0).map((s) => s.settled()));
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
@@ -17,6 +21,7 @@ function setup() {
   let tick = 0;
   const clock = () => new Date(Date.UTC(2026, 10, 23, 10, 0, tick++));
   const state = new BootRecordStore(dir, silentLogger, clock);
+  stores.push(state);
   const t = testApp({ state });
   const file = join(dir, "instances", `${instance().uuid}.json`);
   return { ...t, state, read: () => JSON.parse(readFileSync(file, "utf8")) };
@@ -93,6 +98,7 @@ describe("phone_home and boot progress", () => {
     const dir = testDir("md-state-");
     dirs.push(dir);
     const state = new BootRecordStore(dir, silentLogger);
+    stores.push(state);
     const { req } = testApp({ state, conf: "[mdserver]\nimdsv2 = required\n" });
     const f = form({ hostname: "web1" });
     expect((await req("/latest/phone-home", f)).status).toBe(401);
