@@ -147,10 +147,23 @@ export interface MetadataFields {
 
 /** Renders our <metadata> element (the inverse of instanceFromDomainXml's reading). */
 export function renderMetadataElement(f: MetadataFields): string {
-  const p = METADATA_PREFIX;
+  return render(f, `${METADATA_PREFIX}:`, ` xmlns:${METADATA_PREFIX}="${METADATA_NS}"`);
+}
+
+/**
+ * The same element for `virsh metadata --key vmctl --set XML -- DOMAIN URI`: with no prefix and
+ * no namespace declaration. libvirt puts the element and its children into the URI's namespace
+ * under the key's prefix itself, and refuses ("failed to create a new XML namespace") an
+ * element that already declares the key's prefix (checked with libvirt 9.0; docs/libvirt.md).
+ */
+export function renderMetadataForSet(f: MetadataFields): string {
+  return render(f, "", "");
+}
+
+function render(f: MetadataFields, p: string, ns: string): string {
   const el = (tag: string, value: string, attrs = "") =>
-    `    <${p}:${tag}${attrs}>${escapeXml(value)}</${p}:${tag}>`;
-  const lines = [`  <${p}:instance xmlns:${p}="${METADATA_NS}">`];
+    `    <${p}${tag}${attrs}>${escapeXml(value)}</${p}${tag}>`;
+  const lines = [`  <${p}instance${ns}>`];
   if (f.hostname) lines.push(el("hostname", f.hostname));
   if (f.network) lines.push(el("network", f.network));
   if (f.subnet) lines.push(el("subnet", f.subnet));
@@ -165,6 +178,33 @@ export function renderMetadataElement(f: MetadataFields): string {
   if (f.instanceType) lines.push(el("instance-type", f.instanceType));
   if (f.created) lines.push(el("created", f.created));
   if (f.loginUser) lines.push(el("login-user", f.loginUser));
-  lines.push(`  </${p}:instance>`);
+  lines.push(`  </${p}instance>`);
   return lines.join("\n");
+}
+
+/**
+ * The fields of a record as read, to write it back changed (`vmctl resize`). What the reader
+ * drops is not kept: elements it does not know and values it ignores (a malformed subnet), so a
+ * record vmctl wrote comes back as it was and a hand-written one in vmctl's own form.
+ */
+export function metadataFieldsOf(inst: Instance): MetadataFields {
+  const optional = {
+    hostname: inst.hostname,
+    network: inst.network,
+    subnet: inst.subnet,
+    gateway: inst.gateway,
+    passwordHash: inst.passwordHash,
+    sshPwauth: inst.sshPwauth,
+    userData: inst.userData,
+    image: inst.image,
+    instanceType: inst.instanceType,
+    created: inst.created,
+    loginUser: inst.loginUser,
+  };
+  const set = Object.entries(optional).filter(([, v]) => v !== undefined);
+  return {
+    addresses: [...inst.addresses],
+    sshKeys: inst.sshKeys.map((k) => ({ ...k })),
+    ...(Object.fromEntries(set) as Partial<MetadataFields>),
+  };
 }

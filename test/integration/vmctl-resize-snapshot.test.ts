@@ -2,7 +2,12 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { renderMetadataElement } from "../../lib/metadata-xml.js";
+import {
+  instanceFromDomainXml,
+  type MetadataFields,
+  metadataFieldsOf,
+  renderMetadataElement,
+} from "../../lib/metadata-xml.js";
 import { TestLibvirtd } from "../helpers/libvirtd.js";
 import { run } from "../helpers/md-netns.js";
 import { type CliResult, vmctl } from "../helpers/netns-fabric.js";
@@ -19,6 +24,25 @@ const disk = join(hostDir, "disks", "web1.qcow2");
 const base = join(dir, "base.qcow2");
 const lab = { clusterFile: join(dir, "cluster.yaml"), stateDir: join(dir, "state") };
 const MiB = 2 ** 20;
+/** web1's record as create writes it for 1 vCPU and 128 MiB, with text that needs escaping. */
+const RECORD: MetadataFields = {
+  network: "net1",
+  subnet: "10.10.10.0/24",
+  gateway: "10.10.10.1",
+  addresses: ["10.10.10.3"],
+  sshKeys: [{ name: "o'brien <laptop>", key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB o@b" }],
+  passwordHash: "$6$salt$h/a.sh",
+  userData: Buffer.from("#!/bin/sh\necho 'a; b' \"$HOME\" <&> \\\n"),
+  image: "deb",
+  instanceType: "c1m128",
+  created: "2026-01-01T00:00:00Z",
+  loginUser: "debian",
+};
+/** The record in web1's definition, as mdserver reads it. */
+const record = () => {
+  const inst = instanceFromDomainXml(lv.virsh("dumpxml", "--inactive", "web1"));
+  return inst && metadataFieldsOf(inst);
+};
 
 const cli = (...args: string[]): Promise<CliResult> =>
   vmctl(lab as Parameters<typeof vmctl>[0], args);
@@ -70,7 +94,7 @@ describe("vmctl resize and snapshot with libvirt and qemu-img", () => {
     </disk>
   </devices>
   <metadata>
-${renderMetadataElement({ network: "net1", addresses: ["10.10.10.3"], sshKeys: [] })}
+${renderMetadataElement(RECORD)}
   </metadata>
 </domain>`;
     writeFileSync(join(dir, "web1.xml"), xml);
@@ -120,20 +144,59 @@ ${renderMetadataElement({ network: "net1", addresses: ["10.10.10.3"], sshKeys: [
 
   it("resizes vCPUs, memory and the disk of the shut-off domain; the same again changes nothing", async () => {
     expect(await ok("resize", "web1", "--cpus", "2", "--memory", "256M", "--disk", "128M")).toBe(
-      "web1: resized: disk → 128M, cpus 1 → 2, memory 128 MiB → 256 MiB\n",
+      "web1: resized: disk → 128M, cpus 1 → 2, memory 128 MiB → 256 MiB, instance type c1m128 → c2m256\n",
     );
     const xml = lv.virsh("dumpxml", "--inactive", "web1");
     expect(xml).toMatch(/<vcpu placement='static'>2<\/vcpu>/);
     expect(xml).toMatch(/<memory unit='KiB'>262144<\/memory>/);
     expect(xml).toMatch(/<currentMemory unit='KiB'>262144<\/currentMemory>/);
     expect(info()["virtual-size"]).toBe(128 * MiB);
+    // libvirt kept the rest of the record as it was, byte for byte where mdserver serves bytes.
+    expect(record()).toEqual({ ...RECORD, instanceType: "c2m256" });
+    const shown = JSON.parse(await ok("--json", "show", "web1")) as { cpusMemory: string };
+    expect(shown.cpusMemory).toBe("c2m256");
     expect(await ok("resize", "web1", "--cpus", "2", "--memory", "256M", "--disk", "128M")).toBe(
       "web1: already that size\n",
     );
     expect(await ok("resize", "web1", "--cpus", "1", "--memory", "192M")).toBe(
-      "web1: resized: cpus 2 → 1, memory 256 MiB → 192 MiB\n",
+      "web1: resized: cpus 2 → 1, memory 256 MiB → 192 MiB, instance type c2m256 → c1m192\n",
     );
     expect(lv.virsh("dumpxml", "--inactive", "web1")).toMatch(/<vcpu placement='static'>1<\/vcpu>/);
+    expect(record()).toEqual({ ...RECORD, instanceType: "c1m192" });
+  });
+
+  it("--dry-run prints the record it would write and changes nothing", async () => {
+    const before = lv.virsh("dumpxml", "--inactive", "web1");
+    const out = await ok("--dry-run", "resize", "web1", "--cpus", "2");
+    expect(out).toContain(" metadata --config --key vmctl --set '");
+    expect(out).toContain("<instance-type>c2m192</instance-type>");
+    expect(out.split("\n").at(-2)).toBe(
+      "web1: would resize: cpus 1 → 2, instance type c1m192 → c2m192",
+    );
+    expect(lv.virsh("dumpxml", "--inactive", "web1")).toBe(before);
+  });
+
+  it("keeps an instance type that is not of vmctl's form", async () => {
+    lv.virsh(
+      "metadata",
+      "--config",
+      "--key",
+      "vmctl",
+      "--set",
+      "<instance><network>net1</network><ip>10.10.10.3</ip><instance-type>t3.micro</instance-type></instance>",
+      "--",
+      "web1",
+      "urn:vmctl:instance:1",
+    );
+    expect(await ok("resize", "web1", "--memory", "128M")).toBe(
+      "web1: resized: memory 192 MiB → 128 MiB\n",
+    );
+    expect(record()).toEqual({
+      network: "net1",
+      addresses: ["10.10.10.3"],
+      sshKeys: [],
+      instanceType: "t3.micro",
+    });
   });
 
   it("refuses to shrink the disk, changing nothing", async () => {

@@ -1,7 +1,13 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { describe, expect, it } from "vitest";
-import { instanceFromDomainXml, renderMetadataElement } from "../../lib/metadata-xml.js";
+import {
+  instanceFromDomainXml,
+  type MetadataFields,
+  metadataFieldsOf,
+  renderMetadataElement,
+  renderMetadataForSet,
+} from "../../lib/metadata-xml.js";
 import { Inventory } from "../../mdserver/inventory/inventory.js";
 import { parseEventLine } from "../../mdserver/inventory/libvirt-source.js";
 import { parseInstancesYaml } from "../../mdserver/inventory/yaml-source.js";
@@ -47,6 +53,51 @@ describe("libvirt domain metadata", () => {
       userData: Buffer.from("#!/bin/sh\necho '<&>'\n"),
       sshPwauth: true,
     });
+  });
+
+  it("gives back the fields of a record it reads, to write it again unchanged", () => {
+    const fields: MetadataFields = {
+      hostname: "h1",
+      network: "net1",
+      subnet: "10.10.10.0/24",
+      gateway: "10.10.10.1",
+      addresses: ["10.10.10.3"],
+      sshKeys: [{ name: "a", key: KEY_A }],
+      passwordHash: "$6$salt$hash",
+      sshPwauth: false,
+      userData: Buffer.from([0x1f, 0x8b, 0, 1]),
+      image: "deb",
+      instanceType: "c1m1024",
+      created: "2026-01-01T00:00:00Z",
+      loginUser: "debian",
+    };
+    const xml = `<domain><name>x</name><uuid>11111111-2222-3333-4444-555555555555</uuid><metadata>${renderMetadataElement(fields)}</metadata></domain>`;
+    const read = instanceFromDomainXml(xml);
+    expect(read && metadataFieldsOf(read)).toEqual(fields);
+    const few = instanceFromDomainXml(
+      xml.replace(
+        /<metadata>.*<\/metadata>/s,
+        renderMetadataElement({ addresses: [], sshKeys: [] }),
+      ),
+    );
+    expect(few && metadataFieldsOf(few)).toStrictEqual({ addresses: [], sshKeys: [] });
+  });
+
+  it("renders the element for virsh metadata --set without a prefix or a namespace", () => {
+    const fields = {
+      network: "n&1",
+      addresses: ["10.0.0.1"],
+      sshKeys: [{ name: "k", key: KEY_A }],
+    };
+    expect(renderMetadataForSet(fields)).toBe(
+      [
+        "  <instance>",
+        "    <network>n&amp;1</network>",
+        "    <ip>10.0.0.1</ip>",
+        `    <ssh-key name="k">${KEY_A}</ssh-key>`,
+        "  </instance>",
+      ].join("\n"),
+    );
   });
 
   it("ignores an element with our name in another namespace", () => {

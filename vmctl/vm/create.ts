@@ -19,6 +19,7 @@ import { changeReservation, readLeases, setReservation, withDhcpLock } from "./d
 import { overlayAccess, privateDir } from "./disk-access.js";
 import { removeHostFile } from "./host-files.js";
 import type { Image } from "./images.js";
+import { sizeInstanceType } from "./instance-type.js";
 import { checkVmName } from "./names.js";
 import { plugInterface, unplugInterface } from "./plug.js";
 import { Rollback } from "./rollback.js";
@@ -150,7 +151,7 @@ export async function createVm(req: CreateRequest, ctx: VmContext): Promise<Crea
         ...(req.passwordHash ? { passwordHash: req.passwordHash } : {}),
         ...(req.userData !== undefined ? { userData: req.userData } : {}),
         image: req.image.name,
-        instanceType: `c${req.cpus}m${req.memoryMiB}`,
+        instanceType: sizeInstanceType(req.cpus, req.memoryMiB),
         created: new Date().toISOString(),
         ...(req.loginUser ? { loginUser: req.loginUser } : {}),
       },

@@ -1,7 +1,16 @@
 import { AppError } from "../../lib/errors.js";
 import { type Command, quote } from "../../lib/exec/command.js";
 import type { Runner } from "../../lib/exec/runner.js";
+import type { Instance } from "../../lib/instance.js";
+import {
+  instanceFromDomainXml,
+  METADATA_NS,
+  METADATA_PREFIX,
+  metadataFieldsOf,
+  renderMetadataForSet,
+} from "../../lib/metadata-xml.js";
 import type { VmContext } from "./create.js";
+import { resizedInstanceType } from "./instance-type.js";
 import { diskGrowCommand, requireShutOff } from "./overlay.js";
 import { type Vm, virsh } from "./vms.js";
 
@@ -104,9 +113,23 @@ export function resizeCommands(
 }
 
 /**
- * Offline resize of a vmctl VM: vCPUs and memory in its libvirt definition, the disk's virtual
- * size in its overlay (grow only). Returns one line per change, or none when all is as asked.
- * The guest grows its root filesystem at its next boot (cloud-init's growpart and resize_rootfs).
+ * Pure: the virsh command that writes the VM's record back with another instance type.
+ * `metadata --set` replaces the whole element of our namespace (there is no per-field edit),
+ * so the record goes as read from the definition it replaces. One argument carries it, user-data
+ * included: Linux takes 128 KiB per argument, mdserver serves at most 16 KiB of user-data.
+ */
+export function instanceTypeCommand(vm: Vm, record: Instance, instanceType: string): Command {
+  const xml = renderMetadataForSet({ ...metadataFieldsOf(record), instanceType });
+  const name = vm.instance.name;
+  const args = ["metadata", "--config", "--key", METADATA_PREFIX, "--set", xml];
+  return virsh(vm.host, [...args, "--", name, METADATA_NS], true);
+}
+
+/**
+ * Offline resize of a vmctl VM: vCPUs and memory in its libvirt definition, the instance type
+ * its record carries (see resizedInstanceType), the disk's virtual size in its overlay (grow
+ * only). Returns one line per change, or none when all is as asked. The guest grows its root
+ * filesystem at its next boot (cloud-init's growpart and resize_rootfs).
  */
 export async function resizeVm(vm: Vm, req: ResizeRequest, ctx: VmContext): Promise<string[]> {
   const name = vm.instance.name;
@@ -116,6 +139,11 @@ export async function resizeVm(vm: Vm, req: ResizeRequest, ctx: VmContext): Prom
   const run: Runner = ctx.fabric.runnerFor(vm.host.target);
   const xml = await ctx.virsh.run(virsh(vm.host, ["dumpxml", "--inactive", "--", name]));
   const size = parseDomainSize(xml.stdout);
+  // The record of the definition that is changed (for a shut-off domain, the one listed).
+  const record = instanceFromDomainXml(xml.stdout) ?? vm.instance;
+  const cpus = req.cpus ?? size.vcpus;
+  const memoryMiB = req.memoryMiB ?? Math.round(size.memoryKiB / 1024);
+  const type = resizedInstanceType(record.instanceType, cpus, memoryMiB);
   // Everything is read and checked (a shrink refused) before anything changes.
   const grow = req.disk ? await diskGrowCommand(run, vm, req.disk) : undefined;
   const batch = resizeCommands(vm, size, req);
@@ -127,6 +155,10 @@ export async function resizeVm(vm: Vm, req: ResizeRequest, ctx: VmContext): Prom
     const error = r.stderr.split("\n").find((l) => l.startsWith("error:"));
     if (error) throw new AppError("LIBVIRT", `${name}: ${error}`, r.stderr);
   }
+  // A virsh run of its own, once the sizes are set: in the batch it would run after a failed
+  // setvcpus too, and mdserver would serve a size the domain does not have. If it fails, the
+  // record keeps the old type, and the next resize (even to the same size) sets it.
+  if (type) await ctx.virsh.run(instanceTypeCommand(vm, record, type));
   if (grow) {
     await run.run(grow);
     lines.push(`disk → ${req.disk?.text}`);
@@ -135,5 +167,6 @@ export async function resizeVm(vm: Vm, req: ResizeRequest, ctx: VmContext): Prom
     lines.push(`cpus ${size.vcpus} → ${req.cpus}`);
   if (req.memoryMiB !== undefined && req.memoryMiB * 1024 !== size.memoryKiB)
     lines.push(`memory ${size.memoryKiB / 1024} MiB → ${req.memoryMiB} MiB`);
+  if (type) lines.push(`instance type ${record.instanceType} → ${type}`);
   return lines;
 }
