@@ -10,8 +10,9 @@ const UUID = "5d1b2c3e-0000-4000-8000-000000000001";
 
 /**
  * The script `vmctl completion SHELL` prints, and a directory with a `vmctl` on PATH that
- * answers `--json list` / `--json net list` with what the real CLI printed for a fake cluster
- * with VMs web1, web2 and network net1 (and logs the arguments it was called with).
+ * answers `--json list` / `net list` / `host list` / `router list` with what the real CLI
+ * printed for a fake cluster with VMs web1, web2, network net1, host host1 and router router
+ * (and logs the arguments it was called with).
  */
 async function setup(shell: "bash" | "zsh") {
   const t = fakeCluster({
@@ -34,12 +35,21 @@ async function setup(shell: "bash" | "zsh") {
   expect(await t.vmctl("--json", "list")).toBe(0);
   writeFileSync(join(d, "list.json"), t.out.join("\n"));
   t.clear();
-  expect(await t.vmctl("--json", "net", "list")).toBe(0);
-  writeFileSync(join(d, "net-list.json"), t.out.join("\n"));
-  t.clear();
+  for (const [file, argv] of [
+    ["net-list", ["net", "list"]],
+    ["host-list", ["host", "list"]],
+    ["router-list", ["router", "list"]],
+  ] as const) {
+    expect(await t.vmctl("--json", ...argv)).toBe(0);
+    writeFileSync(join(d, `${file}.json`), t.out.join("\n"));
+    t.clear();
+  }
+  const answers = ["net", "host", "router"].map(
+    (k) => `*"${k} list") cat "${d}/${k}-list.json" ;;`,
+  );
   writeFileSync(
     join(d, "vmctl"),
-    `#!/bin/sh\necho "$*" >> "${d}/calls"\ncase "$*" in *"net list") cat "${d}/net-list.json" ;; *list) cat "${d}/list.json" ;; esac\n`,
+    `#!/bin/sh\necho "$*" >> "${d}/calls"\ncase "$*" in ${answers.join(" ")} *list) cat "${d}/list.json" ;; esac\n`,
   );
   chmodSync(join(d, "vmctl"), 0o755);
   expect(await t.vmctl("completion", shell)).toBe(0);
@@ -114,6 +124,28 @@ describe("vmctl completion", () => {
     ]);
   });
 
+  it("bash: completes host and router names from the cluster file, via vmctl --json host/router list", async () => {
+    const { d, calls } = await setup("bash");
+    expect(bash(d, ["host", ""]).slice(1)).toEqual(["apply", "list"]);
+    expect(bash(d, ["host", "apply", ""]).slice(1)).toEqual(["host1"]);
+    expect(bash(d, ["router", "apply", "r"]).slice(1)).toEqual(["router"]);
+    // doctor takes a host or a router.
+    expect(bash(d, ["doctor", ""]).slice(1)).toEqual(["host1", "router"]);
+    // --host's value, on every command that has the flag.
+    expect(bash(d, ["create", "web3", "--host", ""]).slice(1)).toEqual(["host1"]);
+    expect(bash(d, ["port", "attach", "net1", "--host", "h"]).slice(1)).toEqual(["host1"]);
+    expect(bash(d, ["--cluster", "/etc/c.yaml", "host", "apply", ""]).slice(1)).toEqual(["host1"]);
+    expect(calls()).toEqual([
+      "--json host list",
+      "--json router list",
+      "--json host list",
+      "--json router list",
+      "--json host list",
+      "--json host list",
+      "--cluster /etc/c.yaml --json host list",
+    ]);
+  });
+
   it("zsh: the script parses and its functions give the same candidates under zsh", async () => {
     const { d } = await setup("zsh");
     const out = execFileSync(
@@ -127,6 +159,8 @@ describe("vmctl completion", () => {
           "_vmctl_context net; _vmctl_candidates ''",
           "_vmctl_context ssh; _vmctl_candidates ''",
           "_vmctl_context topology --format; _vmctl_candidates ''",
+          "_vmctl_context create web3 --host; _vmctl_candidates ''",
+          "_vmctl_context doctor; _vmctl_candidates ''",
         ].join("\n"),
       ],
       { encoding: "utf8", env: { PATH: `${d}:/usr/bin:/bin` } },
@@ -136,6 +170,8 @@ describe("vmctl completion", () => {
       ...["create", "list", "show", "update", "delete"],
       ...["web1", "web2"],
       ...["text", "dot", "svg"],
+      "host1",
+      ...["host1", "router"],
     ]);
   });
 });

@@ -82,6 +82,27 @@ describe("vmctl CLI (fake machines)", () => {
     expect(t.out[3]).toBe("[]");
   });
 
+  it("lists the cluster file's hosts and routers, contacting no machine", async () => {
+    const t = setup();
+    expect(await t.vmctl("--json", "host", "list")).toBe(0);
+    expect(JSON.parse(t.out[0] ?? "")).toEqual(
+      [1, 2].map((n) => ({
+        name: `host${n}`,
+        address: `198.18.0.1${n}`,
+        target: `netns:h${n}`,
+        libvirt: "qemu:///system",
+        site: "main",
+      })),
+    );
+    expect(await t.vmctl("router", "list")).toBe(0);
+    expect(t.out.slice(1)).toEqual([
+      "NAME    ADDRESS     TARGET    SITE",
+      "router  198.18.0.1  netns:rt  main",
+    ]);
+    for (const m of ["netns:h1", "netns:h2", "netns:rt", "local"])
+      expect(t.commands(m)).toEqual([]);
+  });
+
   it.each([
     [
       ["net", "create", "b", "--subnet", "10.10.10.128/25"],

@@ -15,8 +15,10 @@ export interface CommandTree {
 
 /**
  * What a positional argument names, completed from vmctl itself: VMs from `vmctl --json list`
- * (one virsh call per host), networks from `vmctl --json net list` (the local store). By command
- * path and position; anything not listed completes nothing (hosts, new names) or files.
+ * (one virsh call per host), networks from `vmctl --json net list` (the local store), hosts and
+ * routers from `vmctl --json host list` / `router list` (the cluster file; no machine is
+ * contacted). By command path and position; anything not listed completes nothing (new names)
+ * or files.
  */
 const VM = ["show", "ip", "start", "stop", "reboot", "delete", "console", "ssh", "resize"];
 const ARGS: Record<string, string[]> = {
@@ -26,10 +28,23 @@ const ARGS: Record<string, string[]> = {
   ),
   "net show": ["network"],
   "net delete": ["network"],
+  "host apply": ["host"],
+  "router apply": ["router"],
+  doctor: ["machine"],
   "image import": ["", "file"],
 };
 
-const NAMES: Record<string, string> = { vm: "list", network: "net list" };
+/** Flags whose value names a kind of ARGS, whichever command they are on. */
+const FLAG_KINDS: Record<string, string> = { "--host": "host" };
+
+/** The vmctl read commands that list each kind's names (`machine`: a host or a router). */
+const KINDS: Record<string, string[]> = {
+  vm: ["list"],
+  network: ["net list"],
+  host: ["host list"],
+  router: ["router list"],
+  machine: ["host list", "router list"],
+};
 
 interface Node {
   path: string;
@@ -46,7 +61,9 @@ function walk(c: CommandTree, path: string, inherited: Node["valued"], out: Node
     for (const f of [o.long, o.short]) {
       if (!f) continue;
       flags.push(f);
-      if (o.required || o.optional) valued.set(f, o.argChoices ?? []);
+      if (!(o.required || o.optional)) continue;
+      const kind = o.long ? FLAG_KINDS[o.long] : undefined;
+      valued.set(f, kind ? [`__${kind}__`] : (o.argChoices ?? []));
     }
   }
   const globals = out.length === 0 ? [] : (out[0]?.flags ?? []);
@@ -94,6 +111,15 @@ function tables(program: CommandTree): string[] {
     ),
     ...cases("_vmctl_valued", valued),
     ...cases("_vmctl_arg", args),
+    "_vmctl_kind() {",
+    '  case "$1" in',
+    ...Object.entries(KINDS).map(
+      ([kind, lists]) =>
+        `    ${word(kind)}) ${lists.map((l) => `_vmctl_names ${word(l)}`).join("; ")} ;;`,
+    ),
+    "    file) echo __files__ ;;",
+    "  esac",
+    "}",
   ];
 }
 
@@ -131,17 +157,18 @@ const DRIVER = [
   "_vmctl_candidates() {",
   '  if [ -n "$_vmctl_pending" ]; then',
   '    local v; v="$(_vmctl_valued "$_vmctl_path|$_vmctl_pending")"',
-  '    if [ "$v" = __value__ ]; then echo __files__; else printf \'%s\\n\' "$v"; fi',
+  '    case "$v" in',
+  "      __value__) echo __files__ ;;",
+  // The value of a flag in FLAG_KINDS: `__host__` names the kind to list.
+  '      __*__) v="${v#__}"; _vmctl_kind "${v%__}" ;;',
+  "      *) printf '%s\\n' \"$v\" ;;",
+  "    esac",
   "    return",
   "  fi",
   '  case "$1" in -*) _vmctl_flags "$_vmctl_path"; return ;; esac',
   '  local subs; subs="$(_vmctl_subcommands "$_vmctl_path")"',
   '  if [ -n "$subs" ]; then printf \'%s\\n\' "$subs"; return; fi',
-  '  case "$(_vmctl_arg "$_vmctl_path|$_vmctl_npos")" in',
-  `    vm) _vmctl_names ${word(NAMES.vm ?? "")} ;;`,
-  `    network) _vmctl_names ${word(NAMES.network ?? "")} ;;`,
-  "    file) echo __files__ ;;",
-  "  esac",
+  '  _vmctl_kind "$(_vmctl_arg "$_vmctl_path|$_vmctl_npos")"',
   "}",
 ];
 

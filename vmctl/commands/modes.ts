@@ -32,6 +32,8 @@ export const MODES: Readonly<Record<string, Modes>> = {
   "fw move": { dryRun: "plans", json: false },
   "host apply": { dryRun: "plans", json: false },
   "router apply": { dryRun: "plans", json: false },
+  "host list": { dryRun: "reads", json: true },
+  "router list": { dryRun: "reads", json: true },
   "port attach": { dryRun: "plans", json: false },
   "port detach": { dryRun: "plans", json: false },
   routes: { dryRun: "reads", json: true },
