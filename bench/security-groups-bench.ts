@@ -204,7 +204,7 @@ async function scale(n: number): Promise<Record<string, number | string>> {
       const t0 = performance.now();
       const input = planSgNft(
         sgDesired(next, h.name, fabricMachines(cluster)),
-        await readSgTable(runner),
+        await readSgTable(runner, now),
       );
       run("ip", ["netns", "exec", lab.hosts[h.name as "host1" | "host2"], "nft", "-f", "-"], input);
       perHost.push(performance.now() - t0);

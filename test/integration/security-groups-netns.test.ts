@@ -4,8 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ExecRunner } from "../../lib/exec/runner.js";
 import { parseCluster } from "../../vmctl/net/cluster.js";
 import { NetworkStore } from "../../vmctl/net/network-store.js";
-import { parseSgTable } from "../../vmctl/net/sg-nft.js";
-import { FLOW_SETS, SG_TABLE } from "../../vmctl/net/sg-rules.js";
+import { parseTable } from "../../vmctl/net/nft-table.js";
+import { sgLayout } from "../../vmctl/net/sg-nft.js";
+import { SG_TABLE, sgSpec } from "../../vmctl/net/sg-rules.js";
 import { setReservation } from "../../vmctl/vm/dhcp-server.js";
 import { inNs, ip, run } from "../helpers/md-netns.js";
 import { FabricLab, vmctl } from "../helpers/netns-fabric.js";
@@ -46,17 +47,20 @@ async function ok(args: string[]): Promise<string> {
   return r.stdout;
 }
 
+/** The table as the planner reads it, and each rule's handle: element updates keep them. */
 function table(host: "host1" | "host2") {
-  return parseSgTable(inNs(H[host], "nft", ["-j", "list", "table", "bridge", SG_TABLE]));
+  const text = inNs(H[host], "nft", ["-j", "list", "table", "bridge", SG_TABLE]);
+  const { nftables } = JSON.parse(text) as { nftables: { rule?: { handle: number } }[] };
+  const handles = nftables.flatMap((x) => (x.rule ? [x.rule.handle] : []));
+  const spec = sgSpec(sgLayout(new NetworkStore(lab.stateDir).read()));
+  return { ...parseTable(text, spec), handles };
 }
 
 const storeText = () => readFileSync(join(lab.stateDir, "networks.json"), "utf8");
-/** The table without the flow sets (their timeouts count down): structure, handles, members. */
+/** The table but for the flow sets (the reader leaves their elements out): structure, handles, members. */
 function planned(host: "host1" | "host2") {
   const t = table(host);
-  const flows = new Set(FLOW_SETS.map((f) => f.name));
-  const elements = Object.entries(t.elements).filter(([name]) => !flows.has(name));
-  return { structure: t.structure, handles: t.handles, elements };
+  return { structure: t.structure, handles: t.handles, elements: t.elements };
 }
 
 describe("security groups and IP groups", () => {

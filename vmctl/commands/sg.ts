@@ -1,6 +1,7 @@
 import { AppError } from "../../lib/errors.js";
 import { type CliDeps, fabricContext, openStore } from "../context.js";
 import type { Direction, StoreData } from "../net/model.js";
+import type { TableState } from "../net/nft-table.js";
 import {
   addRule,
   allGroups,
@@ -16,7 +17,7 @@ import {
   type RuleRequest,
 } from "../net/security-groups.js";
 import { applySecurityGroups } from "../net/sg-apply.js";
-import { readSgTable, ruleInPlace, type SgTableState } from "../net/sg-nft.js";
+import { readSgTable, ruleInPlace } from "../net/sg-nft.js";
 import type { GlobalOptions, Parent } from "../program.js";
 import { table } from "./table.js";
 
@@ -150,9 +151,9 @@ export function registerSg(program: Parent, deps: CliDeps): void {
       const data = ctx.store.read();
       const group = findGroup(data, name);
       const members = data.ports.filter((p) => portGroups(p).includes(name));
-      const hosts: { host: string; ports: number; cur: SgTableState | undefined }[] = [];
+      const hosts: { host: string; ports: number; cur: TableState | undefined }[] = [];
       for (const h of ctx.cluster.hosts) {
-        const cur = await readSgTable(ctx.runnerFor(h.target));
+        const cur = await readSgTable(ctx.runnerFor(h.target), data);
         hosts.push({ host: h.name, ports: members.filter((p) => p.host === h.name).length, cur });
       }
       const rules = group.rules.map((r) => ({

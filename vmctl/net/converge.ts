@@ -96,7 +96,7 @@ async function planForHost(
     readPortSecurityTable(runner),
     readPortLinks(runner),
     readHostProtection(runner, guard),
-    readSgTable(runner),
+    readSgTable(runner, data),
   ]);
   // A host's BIRD exports nothing to its kernel, so a recovery start (-R) costs nothing there
   // and lets the router keep this host's routes while its BIRD restarts.

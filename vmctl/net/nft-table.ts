@@ -5,17 +5,25 @@ import type { Runner } from "../../lib/exec/runner.js";
 
 /**
  * One nftables table of vmctl's own, planned from `nft -j list table` like the rest of the
- * fabric. Every vmctl table (port security, host protection, the router's) is a TableSpec:
- * its sets, counters and chains. Rules carry a digest of their own text in their comment, which
- * is how the reader recognises them; the plan is element updates when the structure is the
- * same, else the whole table replaced, elements included, in one `nft -f` transaction.
+ * fabric. Every vmctl table (port security, security groups, host protection, the router's) is
+ * a TableSpec: its sets, counters and chains. Rules carry a digest of their own text in their
+ * comment, which is how the reader recognises them; the plan is element updates when the
+ * structure is the same, else the table rebuilt, elements included, in one `nft -f` transaction.
  */
 export interface SetSpec {
   typeof: string;
-  /** The key types `nft -j list` reports for it, in order. */
-  types: readonly string[];
+  /**
+   * The key types `nft -j list` reports for it, in order: how the reader recognises the set.
+   * Not needed in a table that keeps its sets (TableSpec.keepSets): those carry a digest.
+   */
+  types?: readonly string[];
   /** `interval` for sets of prefixes. */
   interval?: boolean;
+  /**
+   * Filled by the packet path (`update @set`), entries forgotten after `timeout` idle: its
+   * elements are state (tracked flows), never planned.
+   */
+  dynamic?: { timeout: string; size: number };
 }
 
 export interface HookSpec {
@@ -37,6 +45,15 @@ export interface TableSpec {
   sets: Readonly<Record<string, SetSpec>>;
   counters: readonly string[];
   chains: ChainSpec[];
+  /**
+   * A structure change (a rule changed) flushes and deletes the chains and only the sets and
+   * counters no longer wanted as they are, instead of replacing the table: the sets kept keep
+   * their elements, dynamic sets their flows, so tracked connections survive rule changes. Its
+   * sets carry a digest of their definition in their comment, which is how the reader tells an
+   * unchanged set (nft's JSON listing of a set is lossy: it drops `dynamic`). A table with
+   * objects vmctl never writes (a map, a set without a digest) is replaced whole.
+   */
+  keepSets?: boolean;
 }
 
 /** The table as listed; undefined when absent. Elements are rendered as nft input writes them. */
@@ -47,9 +64,32 @@ export interface TableState {
   elements: Record<string, string[]>;
 }
 
+function digest(text: string): string {
+  return `vmctl:${createHash("sha256").update(text).digest("hex").slice(0, 12)}`;
+}
+
 /** Each rule carries a digest of its own text: how the reader recognises rules vmctl wrote. */
 export function ruleComment(chain: string, rule: string): string {
-  return `vmctl:${createHash("sha256").update(`${chain}\n${rule}`).digest("hex").slice(0, 12)}`;
+  return digest(`${chain}\n${rule}`);
+}
+
+/** A set's definition in `nft -f` syntax, one line (what a keepSets table's digest covers). */
+function setBody(s: SetSpec): string {
+  const flags = [...(s.interval ? ["interval"] : []), ...(s.dynamic ? ["dynamic,timeout"] : [])];
+  return [
+    `typeof ${s.typeof};`,
+    ...(flags.length ? [`flags ${flags.join(",")};`] : []),
+    ...(s.dynamic ? [`timeout ${s.dynamic.timeout};`, `size ${s.dynamic.size};`] : []),
+  ].join(" ");
+}
+
+function setComment(name: string, s: SetSpec): string {
+  return digest(`set ${name}\n${setBody(s)}`);
+}
+
+function setLine(spec: TableSpec, name: string, s: SetSpec): string {
+  if (spec.keepSets) return `set ${name} ${setComment(name, s)}`;
+  return `set ${name} ${(s.types ?? []).join(",")}${s.interval ? " interval" : ""}`;
 }
 
 /**
@@ -58,9 +98,7 @@ export function ruleComment(chain: string, rule: string): string {
  */
 export function wantedStructure(spec: TableSpec): string[] {
   return [
-    ...Object.entries(spec.sets).map(
-      ([name, s]) => `set ${name} ${s.types.join(",")}${s.interval ? " interval" : ""}`,
-    ),
+    ...Object.entries(spec.sets).map(([name, s]) => setLine(spec, name, s)),
     ...spec.counters.map((c) => `counter ${c}`),
     ...spec.chains.map(
       (c) => `chain ${c.name}${c.hook ? ` ${c.hook.hook} ${c.hook.priority} accept` : ""}`,
@@ -73,10 +111,10 @@ export function wantedStructure(spec: TableSpec): string[] {
 
 /** The whole table, without elements, in `nft -f` syntax. */
 export function tableDefinition(spec: TableSpec): string {
-  const sets = Object.entries(spec.sets).map(
-    ([name, s]) =>
-      `\tset ${name} {\n\t\ttypeof ${s.typeof}\n${s.interval ? "\t\tflags interval\n" : ""}\t}`,
-  );
+  const sets = Object.entries(spec.sets).map(([name, s]) => {
+    const comment = spec.keepSets ? ` comment "${setComment(name, s)}"` : "";
+    return `\tset ${name} {\n\t\t${setBody(s)}${comment}\n\t}`;
+  });
   const counters = spec.counters.map((c) => `\tcounter ${c} {\n\t}`);
   const chains = spec.chains.map((c) => {
     const hook = c.hook
@@ -129,11 +167,13 @@ export function parseTable(text: string, spec: TableSpec): TableState {
     if (set) {
       const types = (Array.isArray(set.type) ? set.type : [set.type]).map(String);
       const flags = Array.isArray(set.flags) ? set.flags : [];
-      structure.push(
-        `set ${String(set.name)} ${types.join(",")}${flags.includes("interval") ? " interval" : ""}`,
-      );
       const name = String(set.name);
-      if (name in spec.sets && Array.isArray(set.elem))
+      structure.push(
+        spec.keepSets
+          ? `set ${name} ${String(set.comment ?? "-")}`
+          : `set ${name} ${types.join(",")}${flags.includes("interval") ? " interval" : ""}`,
+      );
+      if (Array.isArray(set.elem) && spec.sets[name] && !spec.sets[name].dynamic)
         elements[name] = set.elem.map((e) => renderElement(e, types));
     } else if (counter) structure.push(`counter ${String(counter.name)}`);
     else if (chain) {
@@ -170,26 +210,62 @@ export function elementLine(
   return `${verb} element ${spec.family} ${spec.name} ${set} { ${elems.join(", ")} }`;
 }
 
+/** What the listing names of one kind (`chain`, `set`, `counter`): names, and whole lines. */
+function listed(cur: TableState, kind: string): { name: string; line: string }[] {
+  return cur.structure
+    .filter((l) => l.startsWith(`${kind} `))
+    .map((line) => ({ name: line.split(" ")[1] ?? "", line }));
+}
+
+/**
+ * What goes before the definition when the structure differs, and the sets that keep their
+ * elements. Replaced: the table is deleted (`table X` first makes that valid whether or not
+ * it exists). Kept (keepSets, vmctl's objects only): every chain flushed, then deleted (no
+ * rule refers to another chain any more), and the sets and counters no longer wanted as they
+ * are; the definition then adds what is missing.
+ */
+function teardown(spec: TableSpec, cur: TableState | undefined): [string[], Set<string>] {
+  const where = `${spec.family} ${spec.name}`;
+  const foreign = cur?.structure.some((l) => l.startsWith("other ") || /^set \S+ -$/.test(l));
+  if (!spec.keepSets || foreign) return [[`table ${where}`, `delete table ${where}`], new Set()];
+  if (!cur) return [[`table ${where}`], new Set()];
+  const wanted = new Set(wantedStructure(spec));
+  const chains = listed(cur, "chain").map((c) => c.name);
+  const sets = listed(cur, "set");
+  const counters = listed(cur, "counter").filter((c) => !spec.counters.includes(c.name));
+  return [
+    [
+      `table ${where}`,
+      ...chains.map((c) => `flush chain ${where} ${c}`),
+      ...chains.map((c) => `delete chain ${where} ${c}`),
+      ...sets.filter((s) => !wanted.has(s.line)).map((s) => `delete set ${where} ${s.name}`),
+      ...counters.map((c) => `delete counter ${where} ${c.name}`),
+    ],
+    new Set(sets.filter((s) => wanted.has(s.line)).map((s) => s.name)),
+  ];
+}
+
 /**
  * plan(desired, current) as one `nft -f` input, or undefined when nothing differs. `want`
  * undefined: the table should not exist. The same structure: only the elements that differ.
  * A different or damaged structure (a rule deleted, a set changed, an older vmctl's rules):
- * the table is replaced, elements included, in the same transaction, so no packet ever sees a
- * half-built table (conntrack entries are not part of a table: established flows survive).
+ * the table is rebuilt (replaced, or in place: TableSpec.keepSets), elements included, in the
+ * same transaction, so no packet ever sees a half-built table (conntrack entries are not part
+ * of a table: established flows survive). Dynamic sets' elements are never planned.
  */
 export function planTableNft(
   spec: TableSpec,
   want: Record<string, string[]> | undefined,
   cur: TableState | undefined,
 ): string | undefined {
-  const drop = `delete table ${spec.family} ${spec.name}`;
-  if (want === undefined) return cur ? `${drop}\n` : undefined;
+  if (want === undefined) return cur ? `delete table ${spec.family} ${spec.name}\n` : undefined;
   const same = sameStructure(spec, cur);
   const lines: string[] = [];
-  // `table X` first makes the delete valid whether or not the table exists.
-  if (!same) lines.push(`table ${spec.family} ${spec.name}`, drop, tableDefinition(spec).trimEnd());
-  for (const set of Object.keys(spec.sets)) {
-    const have = same ? new Set(cur.elements[set]) : new Set<string>();
+  const [down, kept] = same ? [[], new Set(Object.keys(spec.sets))] : teardown(spec, cur);
+  if (!same) lines.push(...down, tableDefinition(spec).trimEnd());
+  for (const [set, s] of Object.entries(spec.sets)) {
+    if (s.dynamic) continue;
+    const have = new Set(kept.has(set) ? (cur?.elements[set] ?? []) : []);
     const wanted = new Set(want[set] ?? []);
     const extra = [...have].filter((e) => !wanted.has(e));
     const missing = [...wanted].filter((e) => !have.has(e));

@@ -2,9 +2,10 @@ import { applySteps } from "./apply.js";
 import type { Cluster } from "./cluster.js";
 import type { FabricContext } from "./fabric.js";
 import type { StoreData } from "./model.js";
+import type { TableState } from "./nft-table.js";
 import type { Item, Step } from "./plan-items.js";
 import { nftApply } from "./port-security.js";
-import { planSgNft, readSgTable, type SgTableState, sgDesired } from "./sg-nft.js";
+import { planSgNft, readSgTable, sgDesired } from "./sg-nft.js";
 import { SG_TABLE } from "./sg-rules.js";
 
 /** The fabric's own machines: they reach every VM whatever its groups say. */
@@ -17,7 +18,7 @@ export function sgSteps(
   cluster: Cluster,
   data: StoreData,
   host: string,
-  cur: SgTableState | undefined,
+  cur: TableState | undefined,
 ): Step[] {
   const input = planSgNft(sgDesired(data, host, fabricMachines(cluster)), cur);
   return input ? [{ command: nftApply(input) }] : [];
@@ -54,7 +55,7 @@ export async function applySecurityGroups(
   const plans = await Promise.all(
     ctx.cluster.hosts.map(async (h) => {
       const runner = ctx.runnerFor(h.target);
-      const steps = sgSteps(ctx.cluster, data, h.name, await readSgTable(runner));
+      const steps = sgSteps(ctx.cluster, data, h.name, await readSgTable(runner, data));
       return { host: h.name, runner, steps };
     }),
   );
@@ -71,7 +72,7 @@ export async function applySecurityGroups(
       plans
         .filter((_, i) => results[i]?.status === "fulfilled" && plans[i]?.steps.length)
         .map(async (d) => {
-          const cur = await readSgTable(d.runner).catch(() => undefined);
+          const cur = await readSgTable(d.runner, previous).catch(() => undefined);
           const back = sgSteps(ctx.cluster, previous, d.host, cur);
           await applySteps(d.runner, d.host, back).catch(() => {});
         }),

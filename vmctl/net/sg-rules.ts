@@ -1,6 +1,6 @@
-import { createHash } from "node:crypto";
 import type { IpGroup, SecurityGroup, SgRule } from "./model.js";
 import { METADATA_IP } from "./names.js";
+import type { ChainSpec, SetSpec, TableSpec } from "./nft-table.js";
 
 /**
  * Security groups in nftables: one table of vmctl's own, bridge family, on every host with a
@@ -23,14 +23,7 @@ export const TCP_TIMEOUT = "1h";
 export const FLOW_TIMEOUT = "3m";
 export const FLOW_SET_SIZE = 262144;
 
-export const SG_COUNTERS = ["ingress_denied", "egress_denied"] as const;
-
-interface SetSpec {
-  name: string;
-  body: string;
-  /** Filled by the packet path: its elements are flow state, not planned. */
-  dynamic: boolean;
-}
+const SG_COUNTERS = ["ingress_denied", "egress_denied"] as const;
 
 /**
  * A flow set's key: the VM's interface, then the packet's fields. Keys have at most five
@@ -55,12 +48,16 @@ type Dir = "in" | "out";
 const ifOf = (dir: Dir) => (dir === "in" ? "oifname" : "iifname");
 const flowSetName = (kind: FlowKind, dir: Dir) => `${kind}_${dir}`;
 
-export const FLOW_SETS: SetSpec[] = KINDS.flatMap((kind) =>
-  (["in", "out"] as const).map((dir) => ({
-    name: flowSetName(kind, dir),
-    body: `typeof ${ifOf(dir)} . ${FIELDS[kind][0]}; flags dynamic,timeout; timeout ${kind === "tcp" ? TCP_TIMEOUT : FLOW_TIMEOUT}; size ${FLOW_SET_SIZE};`,
-    dynamic: true,
-  })),
+const FLOW_SETS: Record<string, SetSpec> = Object.fromEntries(
+  KINDS.flatMap((kind) =>
+    (["in", "out"] as const).map((dir) => [
+      flowSetName(kind, dir),
+      {
+        typeof: `${ifOf(dir)} . ${FIELDS[kind][0]}`,
+        dynamic: { timeout: kind === "tcp" ? TCP_TIMEOUT : FLOW_TIMEOUT, size: FLOW_SET_SIZE },
+      },
+    ]),
+  ),
 );
 
 export const portsSet = (g: string) => `p_${g}`;
@@ -78,22 +75,23 @@ export interface SgLayout {
  * group some rule names as `sg:G`, `i_X` for an IP group some rule names. Creating a group or
  * an IP group changes no host until a rule uses it.
  */
-export function sets(l: SgLayout): SetSpec[] {
-  const plain = (name: string, body: string): SetSpec => ({ name, body, dynamic: false });
+function sets(l: SgLayout): Record<string, SetSpec> {
   const peers = new Set(l.groups.flatMap((g) => g.rules.map((r) => r.peer)));
-  return [
+  const ifname: SetSpec = { typeof: "iifname" };
+  const addr: SetSpec = { typeof: "ip saddr" };
+  return Object.fromEntries([
     // This host's filtered interfaces; the fabric's own addresses (DHCP server, hosts, routers).
-    plain("ports", "typeof iifname;"),
-    plain("hosts", "typeof ip saddr;"),
-    ...FLOW_SETS,
+    ["ports", ifname],
+    ["hosts", addr],
+    ...Object.entries(FLOW_SETS),
     ...l.groups.flatMap((g) => [
-      ...(g.rules.length ? [plain(portsSet(g.name), "typeof iifname;")] : []),
-      ...(peers.has(`sg:${g.name}`) ? [plain(addrSet(g.name), "typeof ip saddr;")] : []),
+      ...(g.rules.length ? [[portsSet(g.name), ifname] as const] : []),
+      ...(peers.has(`sg:${g.name}`) ? [[addrSet(g.name), addr] as const] : []),
     ]),
     ...l.ipGroups
       .filter((x) => peers.has(`ipg:${x}`))
-      .map((x) => plain(ipgSet(x), "typeof ip saddr; flags interval;")),
-  ];
+      .map((x) => [ipgSet(x), { ...addr, interval: true }] as const),
+  ]);
 }
 
 function peerMatch(r: SgRule): string {
@@ -154,12 +152,6 @@ function record(dir: Dir): string[] {
   ];
 }
 
-export interface ChainSpec {
-  name: string;
-  hook?: { hook: string; prio: number };
-  rules: string[];
-}
-
 /** Non-IPv4 (ARP) is port security's business; non-first fragments follow their first one. */
 const COMMON = ["ether type != ip accept", "ip frag-off & 0x1fff != 0 accept"];
 
@@ -170,15 +162,19 @@ export function chains(l: SgLayout): ChainSpec[] {
     // After port security (-300) in prerouting: what a VM sends, before the bridge decides.
     {
       name: "from_vm",
-      hook: { hook: "prerouting", prio: -200 },
+      hook: { type: "filter", hook: "prerouting", priority: -200 },
       rules: ["iifname @ports jump egress"],
     },
     // To a VM: bridged from a neighbour (forward) or sent into the bridge by the host (output:
     // routed traffic from other hosts and the router, and the host's own).
-    { name: "bridged", hook: { hook: "forward", prio: 0 }, rules: ["oifname @ports jump ingress"] },
+    {
+      name: "bridged",
+      hook: { type: "filter", hook: "forward", priority: 0 },
+      rules: ["oifname @ports jump ingress"],
+    },
     {
       name: "delivered",
-      hook: { hook: "output", prio: 0 },
+      hook: { type: "filter", hook: "output", priority: 0 },
       rules: ["oifname @ports jump ingress"],
     },
     {
@@ -212,47 +208,16 @@ export function chains(l: SgLayout): ChainSpec[] {
   ];
 }
 
-export function digest(text: string): string {
-  return `vmctl:${createHash("sha256").update(text).digest("hex").slice(0, 12)}`;
-}
-
-/** Each set and rule carries a digest of its definition: how the reader recognises them. */
-export function setComment(s: SetSpec): string {
-  return digest(`set ${s.name}\n${s.body}`);
-}
-export function ruleComment(chain: string, rule: string): string {
-  return digest(`${chain}\n${rule}`);
-}
-
-/** The structure in a comparable form (what parseSgTable gives for a table vmctl wrote). */
-export function wantedSgStructure(l: SgLayout): string[] {
-  return [
-    ...sets(l).map((s) => `set ${s.name} ${setComment(s)}`),
-    ...SG_COUNTERS.map((c) => `counter ${c}`),
-    ...chains(l).map(
-      (c) => `chain ${c.name}${c.hook ? ` ${c.hook.hook} ${c.hook.prio} accept` : ""}`,
-    ),
-    ...chains(l).flatMap((c) => c.rules.map((r) => `rule ${c.name} ${ruleComment(c.name, r)}`)),
-  ].sort();
-}
-
-export function setDefinition(s: SetSpec): string {
-  return `\tset ${s.name} {\n\t\t${s.body} comment "${setComment(s)}"\n\t}`;
-}
-
-/** The table without elements in `nft -f` syntax; a block adds what is missing. */
-export function sgTableDefinition(l: SgLayout): string {
-  const counters = SG_COUNTERS.map((c) => `\tcounter ${c} {\n\t}`);
-  const chainText = chains(l).map((c) => {
-    const body = [
-      ...(c.hook
-        ? [`\t\ttype filter hook ${c.hook.hook} priority ${c.hook.prio}; policy accept;`]
-        : []),
-      ...c.rules.map((r) => `\t\t${r} comment "${ruleComment(c.name, r)}"`),
-    ];
-    return `\tchain ${c.name} {\n${body.join("\n")}\n\t}`;
-  });
-  return `table bridge ${SG_TABLE} {\n${[...sets(l).map(setDefinition), ...counters, ...chainText].join("\n")}\n}\n`;
+/** The table (elements are planned by sg-nft.ts). */
+export function sgSpec(l: SgLayout): TableSpec {
+  return {
+    family: "bridge",
+    name: SG_TABLE,
+    sets: sets(l),
+    counters: SG_COUNTERS,
+    chains: chains(l),
+    keepSets: true,
+  };
 }
 
 export type { IpGroup };
