@@ -7,6 +7,7 @@ import {
   isUsableHost,
   overlaps,
   parseCidr,
+  parseCidrInput,
   parseIpv4,
 } from "../../vmctl/net/ipv4.js";
 
@@ -32,6 +33,18 @@ describe("IPv4 math", () => {
     );
     for (const bad of ["10.10.10.0", "10.10.10.0/33", "10.10.10.0/x", "10.10.10.0/24/1"])
       expect(parseCidr(bad), bad).toBeUndefined();
+  });
+
+  it("parses a user's CIDR in one place: the network meant for host bits, else the caller's words", () => {
+    const subnet = (t: string) => () =>
+      parseCidrInput(t, { label: `subnet ${t}`, otherwise: "is not an IPv4 CIDR" });
+    expect(formatCidr(subnet("10.10.10.0/24")())).toBe("10.10.10.0/24");
+    expect(subnet("10.10.10.5/24")).toThrow(
+      "subnet 10.10.10.5/24 has host bits set; did you mean 10.10.10.0/24?",
+    );
+    expect(subnet("10.10.10.5")).toThrow("subnet 10.10.10.5 is not an IPv4 CIDR");
+    const one = parseCidrInput("198.51.100.7", { label: "x", otherwise: "-", single: true });
+    expect(formatCidr(one)).toBe("198.51.100.7/32");
   });
 
   it("knows containment, overlap, broadcast and usable hosts", () => {

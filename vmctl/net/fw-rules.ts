@@ -1,6 +1,6 @@
 import { AppError } from "../../lib/errors.js";
 import { findIpGroup } from "./ip-groups.js";
-import { formatCidr, parseCidr } from "./ipv4.js";
+import { formatCidr, parseCidrInput } from "./ipv4.js";
 import type { FwRule, StoreData } from "./model.js";
 import { ipgSet } from "./sg-rules.js";
 
@@ -22,16 +22,9 @@ export function endpointKey(data: StoreData, text: string): string {
   const net = data.networks.find((n) => n.name === text);
   if (net) return net.subnet;
   if (text.startsWith("ipg:")) return `ipg:${findIpGroup(data, text.slice(4)).name}`;
-  const c = parseCidr(text.includes("/") ? text : `${text}/32`);
-  if (!c) {
-    const loose = parseCidr(text, false);
-    throw invalid(
-      loose
-        ? `${text} has host bits set; did you mean ${formatCidr(loose)}?`
-        : `${text} is neither a network (see: vmctl net list), an IP group (ipg:NAME) nor an IPv4 CIDR`,
-    );
-  }
-  return formatCidr(c);
+  const otherwise =
+    "is neither a network (see: vmctl net list), an IP group (ipg:NAME) nor an IPv4 CIDR";
+  return formatCidr(parseCidrInput(text, { label: text, otherwise, single: true }));
 }
 
 /** The IP groups a rule names (their sets live in the router's table while a rule uses them). */

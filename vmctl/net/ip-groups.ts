@@ -1,5 +1,5 @@
 import { AppError } from "../../lib/errors.js";
-import { type Cidr, formatCidr, overlaps, parseCidr, parseIpv4 } from "./ipv4.js";
+import { type Cidr, formatCidr, overlaps, parseCidr, parseCidrInput } from "./ipv4.js";
 import type { IpGroup, StoreData } from "./model.js";
 import { isValidGroupName } from "./names.js";
 
@@ -21,16 +21,8 @@ export function checkGroupName(kind: string, name: string): void {
 
 /** `10.0.0.0/8`, or one address as a /32; host bits set are refused with the fix. */
 export function parseGroupCidr(text: string, what = "CIDR"): Cidr {
-  const single = parseIpv4(text);
-  if (single !== undefined) return { network: single, prefix: 32 };
-  const c = parseCidr(text);
-  if (c) return c;
-  const loose = parseCidr(text, false);
-  throw invalid(
-    loose
-      ? `${what} ${text} has host bits set; did you mean ${formatCidr(loose)}?`
-      : `${what} ${text} is not an IPv4 address or CIDR like 198.51.100.0/24`,
-  );
+  const otherwise = "is not an IPv4 address or CIDR like 198.51.100.0/24";
+  return parseCidrInput(text, { label: `${what} ${text}`, otherwise, single: true });
 }
 
 /** Parses a list, refusing overlaps among them (an nft interval set cannot hold both). */

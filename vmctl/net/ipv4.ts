@@ -1,4 +1,9 @@
-/** IPv4 arithmetic on unsigned 32-bit numbers; every parser returns undefined on bad input. */
+import { AppError } from "../../lib/errors.js";
+
+/**
+ * IPv4 arithmetic on unsigned 32-bit numbers; every parser returns undefined on bad input, but
+ * parseCidrInput, which says to the user what is wrong.
+ */
 export interface Cidr {
   /** Network address (host bits zero). */
   network: number;
@@ -44,6 +49,26 @@ export function parseCidr(text: string, strict = true): Cidr | undefined {
 
 export function formatCidr(c: Cidr): string {
   return `${formatIpv4(c.network)}/${c.prefix}`;
+}
+
+/**
+ * A CIDR as a user gives it (with `single`, one address too, as a /32), host bits refused.
+ * Else one line naming the input by `label`: the network meant when only host bits are
+ * wrong, otherwise `${label} ${otherwise}`.
+ */
+export function parseCidrInput(
+  text: string,
+  m: { label: string; otherwise: string; single?: boolean },
+): Cidr {
+  const c = parseCidr(m.single && !text.includes("/") ? `${text}/32` : text);
+  if (c) return c;
+  const loose = parseCidr(text, false);
+  throw new AppError(
+    "INVALID",
+    loose
+      ? `${m.label} has host bits set; did you mean ${formatCidr(loose)}?`
+      : `${m.label} ${m.otherwise}`,
+  );
 }
 
 export function broadcast(c: Cidr): number {

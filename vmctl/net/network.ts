@@ -6,6 +6,7 @@ import {
   isUsableHost,
   overlaps,
   parseCidr,
+  parseCidrInput,
   parseIpv4,
 } from "./ipv4.js";
 import type { Network, StoreData } from "./model.js";
@@ -44,15 +45,10 @@ export function defineNetwork(store: StoreData, req: NetworkRequest): Network {
     throw invalid(`network name "${req.name}" must match [a-z][a-z0-9-]{0,31}`);
   if (store.networks.some((n) => n.name === req.name))
     throw new AppError("EXISTS", `network ${req.name} already exists`);
-  const subnet = parseCidr(req.subnet);
-  if (!subnet) {
-    const loose = parseCidr(req.subnet, false);
-    throw invalid(
-      loose
-        ? `subnet ${req.subnet} has host bits set; did you mean ${formatCidr(loose)}?`
-        : `subnet ${req.subnet} is not an IPv4 CIDR like 10.10.10.0/24`,
-    );
-  }
+  const subnet = parseCidrInput(req.subnet, {
+    label: `subnet ${req.subnet}`,
+    otherwise: "is not an IPv4 CIDR like 10.10.10.0/24",
+  });
   if (subnet.prefix < 8 || subnet.prefix > 29)
     throw invalid(`subnet ${req.subnet}: prefix must be between /8 and /29`);
   const linkLocal = parseCidr(LINK_LOCAL) as Cidr;
