@@ -60,13 +60,13 @@ async function get(vm: string, path: string): Promise<[number, string]> {
   return [Number(out.slice(i + 1)), out.slice(0, i)];
 }
 
-/** Polls until `path` answers `status`; returns the milliseconds it took. */
-async function until(vm: string, path: string, status: number, limitMs = 5000): Promise<number> {
+/** Polls until `path` answers `status`, failing after `limitMs`. */
+async function until(vm: string, path: string, status: number, limitMs = 5000): Promise<void> {
   const start = performance.now();
   for (;;) {
     const [s] = await get(vm, path);
+    if (s === status) return;
     const ms = performance.now() - start;
-    if (s === status) return ms;
     if (ms > limitMs) throw new Error(`${path} still not ${status} after ${limitMs} ms (got ${s})`);
   }
 }
