@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
  * and the installed programs are run from there.
  */
 const exec = promisify(execFile);
+const BUILD_CHROOT = resolve(import.meta.dirname, "../helpers/build-debian-chroot.sh");
 const tmp = mkdtempSync(join(tmpdir(), "mdserver-pkg-"));
 const out = join(tmp, "out");
 const pkg = JSON.parse(readFileSync("package.json", "utf8")) as {
@@ -104,4 +105,42 @@ describe("npm run package", () => {
     await exec("rpm", ["-i", "--root", root, "--nodeps", "--noscripts", "--nosignature", rpm]);
     await programsWork(join(root, "usr/bin"));
   }, 120_000);
+
+  it("installs the .rpm with rpm inside its own root: %pre makes the system user, rpm -V is clean, rpm -e keeps a changed config as .rpmsave", async () => {
+    // No RPM distribution's root can be built from Debian's packages; this is the nearest: a
+    // Debian minbase chroot whose package manager for this package is rpm (its own database,
+    // made here), so rpm runs the scriptlets with the chroot's /bin/sh, getent and useradd.
+    // --nodeps: that database knows no nodejs, libvirt-client, iproute or shadow-utils.
+    // --force-debian: Debian's rpm refuses to install into a root without it.
+    const built = (
+      await exec("bash", [BUILD_CHROOT, "rpm-root", "bookworm", "rpm"], { timeout: 900_000 })
+    ).stdout;
+    const cached = built.trim().split("\n").pop() ?? "";
+    const root = join(tmp, "rpm-chroot");
+    await exec("cp", ["-a", cached, root]);
+    const inRoot = (cmd: string, args: string[]) => run("chroot", [root, cmd, ...args]);
+    await inRoot("rpm", ["--initdb"]);
+    await exec("cp", [file(".rpm"), join(root, "tmp/pkg.rpm")]);
+    await inRoot("rpm", ["-i", "--nodeps", "--nosignature", "--force-debian", "/tmp/pkg.rpm"]);
+
+    const user = (await inRoot("getent", ["passwd", "mdserver"])).trim().split(":");
+    expect(Number(user[2]), "a system user's uid").toBeLessThan(1000);
+    expect(user[5]).toBe("/var/lib/mdserver");
+    const group = (await inRoot("getent", ["group", "mdserver"])).trim().split(":");
+    const conf = await inRoot("stat", ["-c", "%a %U %g", "/etc/mdserver/mdserver.conf"]);
+    expect(conf.trim()).toBe(`640 root ${group[2]}`);
+    // Files as packaged (deps left out of the check, as of the install).
+    expect(await inRoot("rpm", ["-V", "--nodeps", pkg.name])).toBe("");
+    await programsWork(join(root, "usr/bin"));
+
+    // The admin's edit survives an erase, as %config(noreplace) promises.
+    const confPath = join(root, "etc/mdserver/mdserver.conf");
+    const edited = `${readFileSync(confPath, "utf8")}# edited by the admin\n`;
+    writeFileSync(confPath, edited);
+    await inRoot("rpm", ["-e", "--nodeps", pkg.name]);
+    expect(existsSync(join(root, "usr/bin/vmctl"))).toBe(false);
+    expect(existsSync(join(root, `usr/lib/${pkg.name}`))).toBe(false);
+    expect(readFileSync(`${confPath}.rpmsave`, "utf8")).toBe(edited);
+    expect(await inRoot("rpm", ["-qa"])).toBe("");
+  }, 900_000);
 });
