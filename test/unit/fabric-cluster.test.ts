@@ -20,6 +20,26 @@ router:
 `;
 
 describe("cluster.yaml", () => {
+  it("reaches an ssh: host's libvirtd over libvirt's ssh transport unless told otherwise", () => {
+    const c = parseCluster(
+      GOOD.replace("    libvirt: qemu+ssh://root@198.18.0.11/system\n", "").replace(
+        "    lan: eno1\n",
+        "    lan: eno1\n    target: netns:h2\n",
+      ),
+      "c.yaml",
+    );
+    expect(c.hosts.map((h) => h.libvirt)).toEqual([
+      "qemu+ssh://root@198.18.0.11/system",
+      "qemu:///system",
+    ]);
+    // Said explicitly, the libvirtd of the machine vmctl runs on (doctor warns about it).
+    const local = parseCluster(
+      GOOD.replace("qemu+ssh://root@198.18.0.11/system", "qemu:///system"),
+      "c.yaml",
+    );
+    expect(local.hosts[0]?.libvirt).toBe("qemu:///system");
+  });
+
   it("parses hosts and the router, defaulting target and libvirt", () => {
     const c = parseCluster(GOOD, "/etc/vmctl/cluster.yaml");
     expect(c.hosts[0]).toEqual({

@@ -123,6 +123,16 @@ const asNumber = z
   )
   .default(DEFAULT_AS);
 
+/**
+ * Where a host's libvirtd is when the cluster file does not say: vmctl runs virsh on this
+ * machine, so an ssh: host's is reached over libvirt's ssh transport, through the same
+ * destination (and vmctl's ssh options, vmctl/ssh/virsh-ssh.ts); any other host's is the
+ * system libvirtd of the machine vmctl runs on (a netns host shares it unless told otherwise).
+ */
+export function defaultLibvirtUri(target: Target): string {
+  return target.kind === "ssh" ? `qemu+ssh://${target.destination}/system` : "qemu:///system";
+}
+
 const hostSchema = z
   .object(
     {
@@ -130,7 +140,7 @@ const hostSchema = z
       address,
       lan: str(IFNAME),
       target,
-      libvirt: str().default("qemu:///system"),
+      libvirt: str().optional(),
       "state-dir": stateDir,
       "mdserver-state-dir": str(PATH).default("/var/lib/mdserver"),
       as: asNumber,
@@ -145,7 +155,7 @@ const hostSchema = z
       address: h.address,
       lan: h.lan,
       target: h.target,
-      libvirt: h.libvirt,
+      libvirt: h.libvirt ?? defaultLibvirtUri(h.target),
       stateDir: h["state-dir"],
       mdserverStateDir: h["mdserver-state-dir"],
       as: h.as,
